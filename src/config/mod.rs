@@ -1,0 +1,259 @@
+//! Plugin configuration (DESIGN.md section 2): parsed once at `on_configure`, validated
+//! completely, and refused with a JSON-path message on the first problem. proofgate's own objects
+//! reject unknown keys; the embedded `policy_bundle` follows TrustPlane and tolerates them.
+
+mod bundle;
+mod reader;
+mod trust;
+
+pub use bundle::{Bundle, Freshness, Revocation, Route, Source, SubjectRule};
+
+/// Policy types of the bundle that only the policy module needs by name.
+pub mod bundle_types {
+    pub use super::bundle::{decimal, ContextPolicy, ProvenancePolicy};
+}
+pub use reader::ConfigError;
+pub use trust::{TrustedIssuer, TrustedKey};
+
+use crate::signer::SignerClass;
+use reader::{Node, Result};
+
+/// How the route of a request is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routing {
+    /// Method + path against the bundle's `path_template`s.
+    Request,
+    /// One fixed route id for every request this filter instance sees.
+    RouteId(String),
+}
+
+/// A request that needs no credentials (`allow_unauthenticated`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExemptRule {
+    /// `None` matches every method.
+    pub method: Option<String>,
+    pub path_prefix: String,
+}
+
+impl ExemptRule {
+    /// Segment-aware prefix match: `/healthz` covers `/healthz` and `/healthz/x`, never
+    /// `/healthzfoo`; a path with dot segments never matches, so `/healthz/../admin` stays guarded.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if self.method.as_deref().is_some_and(|m| m != method) {
+            return false;
+        }
+        if path.split('/').any(|s| s == "." || s == "..") {
+            return false;
+        }
+        match path.strip_prefix(self.path_prefix.as_str()) {
+            Some(rest) => rest.is_empty() || self.path_prefix.ends_with('/') || rest.starts_with('/'),
+            None => false,
+        }
+    }
+}
+
+/// The validated plugin configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub audience: Option<String>,
+    pub trust_domain: Option<String>,
+    pub issuers: Vec<TrustedIssuer>,
+    pub bundle: Option<Bundle>,
+    pub routing: Routing,
+    pub required_key_binding: SignerClass,
+    /// Lowercase, deduplicated, sorted.
+    pub signed_headers: Vec<String>,
+    pub transcript_scheme: Option<String>,
+    pub clock_skew_seconds: i64,
+    pub max_passport_lifetime_seconds: i64,
+    pub max_body_bytes: usize,
+    pub replay_max_entries: usize,
+    pub allow_unauthenticated: Vec<ExemptRule>,
+    pub forward_credentials: bool,
+    pub audit_log_allow: bool,
+    /// How long a `realtime` bundle counts as current after it was loaded.
+    pub realtime_window_seconds: i64,
+}
+
+pub const DEFAULT_SIGNED_HEADERS: [&str; 2] = ["content-type", "x-trustplane-nonce"];
+pub const DEFAULT_CLOCK_SKEW_SECONDS: i64 = 30;
+pub const DEFAULT_MAX_PASSPORT_LIFETIME_SECONDS: i64 = 900;
+pub const DEFAULT_MAX_BODY_BYTES: i64 = 1_048_576;
+pub const DEFAULT_REPLAY_MAX_ENTRIES: i64 = 65_536;
+pub const DEFAULT_REALTIME_WINDOW_SECONDS: i64 = 5;
+
+const TOP_LEVEL_KEYS: [&str; 17] = [
+    "audience",
+    "trust_domain",
+    "trust_material",
+    "policy_bundle",
+    "routing",
+    "required_key_binding",
+    "signed_headers",
+    "transcript_scheme",
+    "clock_skew_seconds",
+    "max_passport_lifetime_seconds",
+    "max_body_bytes",
+    "replay",
+    "allow_unauthenticated",
+    "forward_credentials",
+    "audit",
+    "realtime_window_seconds",
+    // Free text for operators; never interpreted.
+    "comment",
+];
+
+impl Config {
+    /// Parses and validates the plugin configuration bytes.
+    pub fn parse(bytes: &[u8]) -> core::result::Result<Config, ConfigError> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| ConfigError {
+            path: "$".into(),
+            message: format!("not valid JSON: {e}"),
+        })?;
+        parse_root(Node::root(&value))
+    }
+
+    /// The trusted issuer entry named `iss`.
+    pub fn issuer(&self, iss: &str) -> Option<&TrustedIssuer> {
+        self.issuers.iter().find(|i| i.issuer == iss)
+    }
+}
+
+fn parse_root(root: Node<'_>) -> Result<Config> {
+    let obj = root.object(Some(&TOP_LEVEL_KEYS))?;
+    let audience = obj.string("audience")?;
+    let trust_domain = obj.string("trust_domain")?;
+    let issuers = obj.required("trust_material", |n| trust::parse(&n))?;
+    let bundle = obj.child("policy_bundle", |n| bundle::parse(&n))?;
+    let routing = obj
+        .child("routing", |n| {
+            let r = n.object(Some(&["mode", "route_id"]))?;
+            match r.required_string("mode")?.as_str() {
+                "request" => match r.raw("route_id") {
+                    Some(_) => r.err("route_id", "only allowed with mode \"route-id\""),
+                    None => Ok(Routing::Request),
+                },
+                "route-id" => Ok(Routing::RouteId(r.required_string("route_id")?)),
+                other => r.err("mode", format!("must be \"request\" or \"route-id\", not {other:?}")),
+            }
+        })?
+        .unwrap_or(Routing::Request);
+    let required_key_binding = obj
+        .child("required_key_binding", |n| signer_class(&n))?
+        .unwrap_or(SignerClass::Software);
+    let signed_headers = obj
+        .array("signed_headers", |n| {
+            let name = reader::string(&n)?.to_ascii_lowercase();
+            if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+                return n.err("must be an HTTP header name");
+            }
+            Ok(name)
+        })?
+        .unwrap_or_else(|| DEFAULT_SIGNED_HEADERS.iter().map(|s| s.to_string()).collect());
+    let mut signed_headers = signed_headers;
+    signed_headers.sort();
+    signed_headers.dedup();
+    let transcript_scheme = obj
+        .child("transcript_scheme", |n| match reader::string(&n)?.as_str() {
+            s @ ("http" | "https") => Ok(s.to_string()),
+            _ => n.err("must be \"http\" or \"https\""),
+        })?;
+    let clock_skew_seconds = obj.int("clock_skew_seconds", 0, 3600)?.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS);
+    let max_passport_lifetime_seconds = obj
+        .int("max_passport_lifetime_seconds", 1, 86_400)?
+        .unwrap_or(DEFAULT_MAX_PASSPORT_LIFETIME_SECONDS);
+    let max_body_bytes = obj.int("max_body_bytes", 0, 64 * 1024 * 1024)?.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    let replay_max_entries = obj
+        .child("replay", |n| {
+            let r = n.object(Some(&["max_entries"]))?;
+            Ok(r.int("max_entries", 1, 4_194_304)?.unwrap_or(DEFAULT_REPLAY_MAX_ENTRIES))
+        })?
+        .unwrap_or(DEFAULT_REPLAY_MAX_ENTRIES);
+    let allow_unauthenticated = obj
+        .array("allow_unauthenticated", |n| {
+            let r = n.object(Some(&["method", "path_prefix"]))?;
+            let method = r.string("method")?;
+            let path_prefix = r.required_string("path_prefix")?;
+            if !path_prefix.starts_with('/') {
+                return r.err("path_prefix", "must start with '/'");
+            }
+            Ok(ExemptRule { method, path_prefix })
+        })?
+        .unwrap_or_default();
+    let forward_credentials = obj.bool("forward_credentials")?.unwrap_or(false);
+    let audit_log_allow = obj
+        .child("audit", |n| Ok(n.object(Some(&["log_allow"]))?.bool("log_allow")?.unwrap_or(true)))?
+        .unwrap_or(true);
+    let realtime_window_seconds = obj
+        .int("realtime_window_seconds", 1, 3600)?
+        .unwrap_or(DEFAULT_REALTIME_WINDOW_SECONDS);
+
+    if let Some(td) = &trust_domain {
+        if let Some((i, iss)) =
+            issuers.iter().enumerate().find(|(_, i)| i.trust_domain.as_ref().is_some_and(|t| t != td))
+        {
+            return root.err(format!(
+                "trust_material.issuers[{i}].trust_domain {:?} contradicts trust_domain {td:?}: no passport could pass",
+                iss.trust_domain.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+
+    match (&routing, &bundle) {
+        (Routing::Request, None) => {
+            return obj.err("policy_bundle", "is required with routing mode \"request\"");
+        }
+        (Routing::RouteId(id), Some(b)) if b.route(id).is_none() => {
+            return obj.err("routing", format!("route_id {id:?} is not a route of policy_bundle"));
+        }
+        _ => {}
+    }
+    // Every reachable route needs an expected audience.
+    if audience.is_none() {
+        let routes_without = |b: &Bundle| b.routes.iter().find(|r| r.audience.is_none()).map(|r| r.route_id.clone());
+        let missing = match (&routing, &bundle) {
+            (_, None) => Some("every route".to_string()),
+            (Routing::RouteId(id), Some(b)) => b.route(id).filter(|r| r.audience.is_none()).map(|r| r.route_id.clone()),
+            (Routing::Request, Some(b)) => routes_without(b),
+        };
+        if let Some(what) = missing {
+            return obj.err(
+                "audience",
+                format!("is required: no policy_bundle API gives an audience for {what}"),
+            );
+        }
+    }
+
+    Ok(Config {
+        audience,
+        trust_domain,
+        issuers,
+        bundle,
+        routing,
+        required_key_binding,
+        signed_headers,
+        transcript_scheme,
+        clock_skew_seconds,
+        max_passport_lifetime_seconds,
+        max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
+        replay_max_entries: usize::try_from(replay_max_entries).unwrap_or(1),
+        allow_unauthenticated,
+        forward_credentials,
+        audit_log_allow,
+        realtime_window_seconds,
+    })
+}
+
+/// A signer-class name; unknown names are errors.
+fn signer_class(n: &Node<'_>) -> Result<SignerClass> {
+    let name = reader::string(n)?;
+    match SignerClass::parse(&name) {
+        Some(c) => Ok(c),
+        None => n.err(format!(
+            "unknown signer class {name:?} (known: software, remote_kms, hardware_local, attested_workload)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! What a decision looks like on the wire (DESIGN.md section 7): the deny response (status,
+//! audit headers, JSON body, `WWW-Authenticate`) and, on allow, the identity headers for the
+//! upstream. Pure data; the shell only copies it to the host.
+
+use crate::event_id::EventId;
+use crate::headers;
+use crate::reason::Reason;
+
+/// Facts known about a request when it was decided, for headers, audit events and access logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub route_id: Option<String>,
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub trust_domain: Option<String>,
+    pub jti: Option<String>,
+    pub key_binding: Option<String>,
+    pub required_key_binding: Option<String>,
+    pub transcript_sha256: Option<String>,
+    /// Why an allow was an allow ("verified", "exempt_route").
+    pub allow_detail: Option<&'static str>,
+}
+
+/// A refusal and what was known when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub reason: Reason,
+    /// Whether the client presented a credential (`Authorization`): selects the 401 challenge.
+    pub credential_presented: bool,
+    pub facts: Facts,
+}
+
+/// A local reply built from a denial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenyResponse {
+    pub status: u32,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+/// The response for `denial`, tagged with `event_id`.
+pub fn deny_response(denial: &Denial, event_id: &EventId) -> DenyResponse {
+    let code = denial.reason.code();
+    let status = denial.reason.status();
+    let mut headers_out = vec![
+        ("content-type", "application/json".to_string()),
+        (headers::DECISION, "deny".to_string()),
+        (headers::REASON, code.to_string()),
+        (headers::EVENT_ID, event_id.to_string()),
+    ];
+    if status == 401 {
+        let challenge = if denial.credential_presented {
+            "Bearer realm=\"proofgate\", error=\"invalid_token\""
+        } else {
+            "Bearer realm=\"proofgate\""
+        };
+        headers_out.push(("www-authenticate", challenge.to_string()));
+    }
+    // Codes and event ids are fixed ASCII alphabets: no escaping needed, none possible.
+    let body = format!("{{\"allowed\":false,\"reason\":\"{code}\",\"event_id\":\"{event_id}\"}}");
+    DenyResponse { status, headers: headers_out, body }
+}
+
+/// The identity headers for the upstream on allow (values come from a verified passport).
+pub fn identity_headers(facts: &Facts, event_id: &EventId) -> Vec<(&'static str, String)> {
+    let pairs = [
+        (headers::SUBJECT, &facts.subject),
+        (headers::ISSUER, &facts.issuer),
+        (headers::TRUST_DOMAIN, &facts.trust_domain),
+        (headers::JTI, &facts.jti),
+        (headers::ROUTE_ID, &facts.route_id),
+        (headers::KEY_BINDING, &facts.key_binding),
+    ];
+    let mut out: Vec<(&'static str, String)> =
+        pairs.into_iter().filter_map(|(n, v)| v.clone().map(|v| (n, v))).collect();
+    out.push((headers::EVENT_ID, event_id.to_string()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deny_401_with_and_without_credential() {
+        let id = EventId::from_bytes([0xab; 16]);
+        let mut d = Denial { reason: Reason::MissingPassport, credential_presented: false, facts: Facts::default() };
+        let r = deny_response(&d, &id);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.headers,
+            vec![
+                ("content-type", "application/json".to_string()),
+                ("x-trustplane-decision", "deny".to_string()),
+                ("x-trustplane-reason", "missing_passport".to_string()),
+                ("x-trustplane-event-id", "ab".repeat(16)),
+                ("www-authenticate", "Bearer realm=\"proofgate\"".to_string()),
+            ]
+        );
+        assert_eq!(r.body, format!("{{\"allowed\":false,\"reason\":\"missing_passport\",\"event_id\":\"{}\"}}", "ab".repeat(16)));
+        d.credential_presented = true;
+        d.reason = Reason::PassportExpired;
+        let r = deny_response(&d, &id);
+        assert_eq!(r.headers[4].1, "Bearer realm=\"proofgate\", error=\"invalid_token\"");
+    }
+
+    #[test]
+    fn deny_403_has_no_challenge() {
+        let id = EventId::from_bytes([1; 16]);
+        let d = Denial { reason: Reason::AudienceMismatch, credential_presented: true, facts: Facts::default() };
+        let r = deny_response(&d, &id);
+        assert_eq!(r.status, 403);
+        assert!(r.headers.iter().all(|(n, _)| *n != "www-authenticate"));
+    }
+}

@@ -1,0 +1,55 @@
+// Counters proofgate exports through proxy-wasm metrics; Envoy shows them as
+// `wasmcustom.proofgate.*` in /stats and /stats/prometheus.
+
+use super::abi;
+use crate::reason::Reason;
+
+pub struct Metrics {
+    allow: u32,
+    deny: u32,
+    exempt: u32,
+    by_reason: Vec<(Reason, u32)>,
+    cas_retries: u32,
+    bucket_entries: u32,
+    pub config_loads: u32,
+    pub config_rejections: u32,
+}
+
+impl Metrics {
+    /// Defines every metric once; a definition the host refuses leaves that metric id 0, which
+    /// the host then ignores, so metrics never decide anything.
+    pub fn define() -> Metrics {
+        let counter = |name: &str| abi::define_metric(abi::METRIC_COUNTER, name).unwrap_or(0);
+        Metrics {
+            allow: counter("proofgate.decisions.allow"),
+            deny: counter("proofgate.decisions.deny"),
+            exempt: counter("proofgate.decisions.exempt"),
+            by_reason: Reason::ALL
+                .iter()
+                .map(|r| (*r, counter(&format!("proofgate.deny.{}", r.code()))))
+                .collect(),
+            cas_retries: counter("proofgate.replay.cas_retries"),
+            bucket_entries: abi::define_metric(abi::METRIC_GAUGE, "proofgate.replay.last_bucket_entries").unwrap_or(0),
+            config_loads: counter("proofgate.config.loads"),
+            config_rejections: counter("proofgate.config.rejections"),
+        }
+    }
+
+    pub fn allowed(&self, exempt: bool) {
+        abi::increment_metric(if exempt { self.exempt } else { self.allow }, 1);
+    }
+
+    pub fn denied(&self, reason: Reason) {
+        abi::increment_metric(self.deny, 1);
+        if let Some((_, id)) = self.by_reason.iter().find(|(r, _)| *r == reason) {
+            abi::increment_metric(*id, 1);
+        }
+    }
+
+    pub fn replay(&self, cas_retries: u32, bucket_entries: usize) {
+        if cas_retries > 0 {
+            abi::increment_metric(self.cas_retries, i64::from(cas_retries));
+        }
+        abi::record_metric(self.bucket_entries, u64::try_from(bucket_entries).unwrap_or(u64::MAX));
+    }
+}

@@ -1,0 +1,258 @@
+// The shell: the only code that talks to the proxy-wasm host. It turns host state into plain
+// values for the core (`RequestView`, body bytes, `now`), and applies the core's decision:
+// local reply, header edits, shared-data writes, audit line, metrics, filter state. Any host
+// failure becomes a denial; nothing here can let a request through on an error.
+
+mod abi;
+mod metrics;
+mod store;
+
+use crate::audit;
+use crate::config::Config;
+use crate::decision::{self, Denial, Facts};
+use crate::event_id::EventId;
+use crate::headers;
+use crate::reason::Reason;
+use crate::request::RequestView;
+use crate::verify::{Engine, HeadersVerdict, Pending};
+use metrics::Metrics;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+use std::rc::Rc;
+
+pub fn install() {
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}
+
+#[derive(Default)]
+struct Root {
+    engine: Option<Rc<Engine>>,
+    metrics: Option<Rc<Metrics>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let metrics = Rc::clone(self.metrics.get_or_insert_with(|| Rc::new(Metrics::define())));
+        match load(&metrics) {
+            Ok(engine) => {
+                abi::increment_metric(metrics.config_loads, 1);
+                self.engine = Some(Rc::new(engine));
+                true
+            }
+            Err(message) => {
+                abi::increment_metric(metrics.config_rejections, 1);
+                abi::log(abi::LOG_ERROR, &format!("proofgate: configuration rejected: {message}"));
+                false
+            }
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Http {
+            engine: self.engine.clone(),
+            metrics: self.metrics.clone(),
+            request: None,
+            pending: None,
+        }))
+    }
+}
+
+fn load(_metrics: &Metrics) -> Result<Engine, String> {
+    let bytes = abi::get_buffer(abi::PLUGIN_CONFIGURATION, 0, usize::MAX)
+        .map_err(|s| format!("cannot read the plugin configuration (status {s})"))?;
+    let config = Config::parse(&bytes).map_err(|e| e.to_string())?;
+    let now = now_seconds().ok_or("cannot read the host clock")?;
+    let engine = Engine::new(config, now);
+    engine
+        .replay
+        .create_buckets(&mut store::HostStore)
+        .map_err(|e| format!("cannot create the replay store in shared data: {e:?}"))?;
+    Ok(engine)
+}
+
+fn now_seconds() -> Option<i64> {
+    abi::now_nanos().ok().and_then(|n| i64::try_from(n / 1_000_000_000).ok())
+}
+
+struct Http {
+    engine: Option<Rc<Engine>>,
+    metrics: Option<Rc<Metrics>>,
+    request: Option<RequestView>,
+    pending: Option<Box<Pending>>,
+}
+
+impl Context for Http {}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let Some(engine) = self.engine.clone() else {
+            return self.deny(internal(), None);
+        };
+        let Some(request) = read_request() else {
+            return self.deny(internal(), None);
+        };
+        // Identity and decision headers are proofgate's alone, on every request.
+        for name in headers::IDENTITY_AND_DECISION {
+            if request.first(name).is_some() && abi::remove_header(abi::REQUEST_HEADERS, name).is_err() {
+                return self.deny(internal(), Some(&request));
+            }
+        }
+        let Some(now) = now_seconds() else {
+            return self.deny(internal(), Some(&request));
+        };
+        match engine.check_headers(&request, now) {
+            HeadersVerdict::Exempt(facts) => self.allow(&facts, &request, true),
+            HeadersVerdict::Deny(denial) => self.deny(denial, Some(&request)),
+            HeadersVerdict::NeedBody(pending) if end_of_stream => self.finish(*pending, &request, &[]),
+            HeadersVerdict::NeedBody(pending) => {
+                self.pending = Some(pending);
+                self.request = Some(request);
+                Action::Pause
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(engine) = self.engine.clone() else { return Action::Continue };
+        if self.pending.is_none() {
+            return Action::Continue;
+        }
+        if engine.body_too_large(body_size) {
+            let facts = self.pending.take().map(|p| p.facts).unwrap_or_default();
+            let request = self.request.take();
+            let denial = Denial { reason: Reason::BodyTooLarge, credential_presented: true, facts };
+            return self.deny(denial, request.as_ref());
+        }
+        if !end_of_stream {
+            // Envoy buffers the body while the filter pauses.
+            return Action::Pause;
+        }
+        self.finish_buffered(body_size)
+    }
+
+    fn on_http_request_trailers(&mut self, _n: usize) -> Action {
+        if self.pending.is_none() {
+            return Action::Continue;
+        }
+        let size = abi::get_buffer(abi::REQUEST_BODY, 0, usize::MAX).map(|b| b.len()).unwrap_or(0);
+        self.finish_buffered(size)
+    }
+}
+
+impl Http {
+    fn finish_buffered(&mut self, body_size: usize) -> Action {
+        let (Some(pending), Some(request)) = (self.pending.take(), self.request.take()) else {
+            return self.deny(internal(), None);
+        };
+        match abi::get_buffer(abi::REQUEST_BODY, 0, body_size) {
+            Ok(body) => self.finish(*pending, &request, &body),
+            Err(_) => {
+                let denial = Denial { reason: Reason::InternalError, credential_presented: true, facts: pending.facts };
+                self.deny(denial, Some(&request))
+            }
+        }
+    }
+
+    fn finish(&mut self, pending: Pending, request: &RequestView, body: &[u8]) -> Action {
+        let Some(engine) = self.engine.clone() else {
+            return self.deny(internal(), Some(request));
+        };
+        let Some(now) = now_seconds() else {
+            return self.deny(internal(), Some(request));
+        };
+        match engine.check_body(pending, request, body, &mut store::HostStore, now) {
+            Ok(admitted) => {
+                if let Some(m) = &self.metrics {
+                    m.replay(admitted.pressure.cas_retries, admitted.pressure.bucket_entries);
+                }
+                self.allow(&admitted.facts, request, false)
+            }
+            Err(denial) => self.deny(denial, Some(request)),
+        }
+    }
+
+    fn allow(&mut self, facts: &Facts, request: &RequestView, exempt: bool) -> Action {
+        let Some(event_id) = EventId::random() else {
+            return self.deny(Denial { reason: Reason::InternalError, credential_presented: false, facts: facts.clone() }, Some(request));
+        };
+        let forward = self.engine.as_ref().is_some_and(|e| e.config.forward_credentials);
+        let mut edits_ok = true;
+        if !forward {
+            for name in headers::CREDENTIALS {
+                if request.first(name).is_some() {
+                    edits_ok &= abi::remove_header(abi::REQUEST_HEADERS, name).is_ok();
+                }
+            }
+        }
+        if !exempt {
+            for (name, value) in decision::identity_headers(facts, &event_id) {
+                edits_ok &= abi::replace_header(abi::REQUEST_HEADERS, name, &value).is_ok();
+            }
+        }
+        if !edits_ok {
+            return self.deny(Denial { reason: Reason::InternalError, credential_presented: true, facts: facts.clone() }, Some(request));
+        }
+        self.record(None, facts, &event_id, Some(request));
+        if let Some(m) = &self.metrics {
+            m.allowed(exempt);
+        }
+        Action::Continue
+    }
+
+    fn deny(&mut self, denial: Denial, request: Option<&RequestView>) -> Action {
+        let event_id = EventId::random().unwrap_or(EventId::from_bytes([0; 16]));
+        let response = decision::deny_response(&denial, &event_id);
+        let pairs: Vec<(&str, &[u8])> = response.headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+        if abi::send_local_response(response.status, &headers::encode_map(&pairs), response.body.as_bytes()).is_err() {
+            abi::log(abi::LOG_ERROR, "proofgate: could not send the deny response; the request stays paused");
+        }
+        self.record(Some(denial.reason), &denial.facts, &event_id, request);
+        if let Some(m) = &self.metrics {
+            m.denied(denial.reason);
+        }
+        Action::Pause
+    }
+
+    /// The audit line and filter state for access logs.
+    fn record(&self, reason: Option<Reason>, facts: &Facts, event_id: &EventId, request: Option<&RequestView>) {
+        let engine = self.engine.as_deref();
+        let log_it = reason.is_some() || engine.is_none_or(|e| e.config.audit_log_allow);
+        if log_it {
+            let request_id = request.and_then(|r| r.text("x-request-id"));
+            let policy_version = engine.and_then(|e| e.config.bundle.as_ref()).and_then(|b| b.policy_version.as_deref());
+            let line = audit::line(reason, facts, event_id, request_id, policy_version, now_seconds().unwrap_or(0));
+            abi::log(abi::LOG_INFO, &line);
+        }
+        let event = event_id.to_string();
+        let state = [
+            ("proofgate.decision", Some(if reason.is_none() { "allow" } else { "deny" })),
+            ("proofgate.reason", Some(reason.map_or("allowed", Reason::code))),
+            ("proofgate.event_id", Some(event.as_str())),
+            ("proofgate.route_id", facts.route_id.as_deref()),
+            ("proofgate.subject", facts.subject.as_deref()),
+            ("proofgate.issuer", facts.issuer.as_deref()),
+        ];
+        for (name, value) in state {
+            if let Some(value) = value {
+                // Filter state is for logs only; failing to set it must not change the decision.
+                let _ = abi::set_property(name, value.as_bytes());
+            }
+        }
+    }
+}
+
+fn internal() -> Denial {
+    Denial { reason: Reason::InternalError, credential_presented: false, facts: Facts::default() }
+}
+
+fn read_request() -> Option<RequestView> {
+    let raw = abi::header_map_bytes(abi::REQUEST_HEADERS).ok()?;
+    Some(RequestView::new(headers::decode_map(&raw)?))
+}

@@ -1,0 +1,33 @@
+//! proofgate: a proxy-wasm HTTP filter that admits only requests a TrustPlane caller signed.
+//!
+//! The crate is a pure core (everything outside `filter/`), which works on bytes, strings and an
+//! explicit `now` and is tested natively, and a thin shell (`filter/`, wasm only) that is the one
+//! place naming `proxy_wasm`. See DESIGN.md section 1.
+
+pub mod audit;
+pub mod b64;
+pub mod config;
+pub mod crypto;
+pub mod decision;
+pub mod event_id;
+pub mod headers;
+pub mod passport;
+pub mod policy;
+pub mod proof;
+pub mod query;
+pub mod reason;
+pub mod replay;
+pub mod request;
+pub mod rfc3339;
+pub mod routing;
+pub mod signer;
+pub mod transcript;
+pub mod verify;
+
+#[cfg(target_arch = "wasm32")]
+mod filter;
+
+#[cfg(target_arch = "wasm32")]
+proxy_wasm::main! {{
+    filter::install();
+}}

@@ -1,0 +1,207 @@
+//! passport-v1 (DESIGN.md section 3): parse the compact JWS from `Authorization: Bearer`, find
+//! the trust-material key, verify the Ed25519 signature, then validate claims and time. Each step
+//! has its own [`Reason`]; nothing after a failed step runs.
+
+use crate::b64;
+use crate::config::Config;
+use crate::crypto::VerifyingKey;
+use crate::reason::Reason;
+use crate::signer::SignerClass;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Longest `Authorization` value considered; anything longer is malformed, not parsed.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// A passport whose signature verified and whose claims are valid at `now`.
+#[derive(Debug, Clone)]
+pub struct Passport {
+    pub kid: String,
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub trust_domain: String,
+    pub cnf_kid: String,
+    pub key_binding: SignerClass,
+    pub cnf_key: VerifyingKey,
+    pub ctx: Option<Value>,
+    pub provenance: Option<Value>,
+}
+
+/// What was learnt of a passport before it failed, for audit events.
+#[derive(Debug, Clone, Default)]
+pub struct Partial {
+    pub iss: Option<String>,
+    pub sub: Option<String>,
+    pub jti: Option<String>,
+}
+
+// Every field optional and loosely typed: a wrong type is an invalid claim, decided after the
+// signature; only JSON syntax errors and duplicate names are malformed.
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: Option<Value>,
+    kid: Option<Value>,
+    typ: Option<Value>,
+    crit: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawClaims {
+    iss: Option<Value>,
+    sub: Option<Value>,
+    aud: Option<Value>,
+    iat: Option<Value>,
+    exp: Option<Value>,
+    jti: Option<Value>,
+    trust_domain: Option<Value>,
+    cnf: Option<Value>,
+    ctx: Option<Value>,
+    provenance: Option<Value>,
+}
+
+/// Extracts the compact JWS from an `Authorization` value: exactly `Bearer`, one space, three
+/// strict base64url segments.
+pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, Reason> {
+    let raw = authorization.ok_or(Reason::MissingPassport)?;
+    if raw.len() > MAX_TOKEN_BYTES {
+        return Err(Reason::MalformedPassport);
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| Reason::MalformedPassport)?;
+    let token = text.strip_prefix("Bearer ").ok_or(Reason::MalformedPassport)?;
+    let mut parts = 0;
+    for seg in token.split('.') {
+        parts += 1;
+        if seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(Reason::MalformedPassport);
+        }
+    }
+    if parts != 3 {
+        return Err(Reason::MalformedPassport);
+    }
+    Ok(token)
+}
+
+/// Verifies a compact JWS passport against `config`'s trust material at `now` (Unix seconds).
+/// On failure, returns what could be read of it for the audit event.
+pub fn verify(token: &str, config: &Config, now: i64) -> Result<Passport, (Reason, Partial)> {
+    let mut partial = Partial::default();
+    let fail = |r: Reason, p: &Partial| Err((r, p.clone()));
+    let mut segs = token.splitn(3, '.');
+    let (Some(h64), Some(p64), Some(s64)) = (segs.next(), segs.next(), segs.next()) else {
+        return fail(Reason::MalformedPassport, &partial);
+    };
+    let Some(header) = json_object::<RawHeader>(h64) else {
+        return fail(Reason::MalformedPassport, &partial);
+    };
+    let Some(claims) = json_object::<RawClaims>(p64) else {
+        return fail(Reason::MalformedPassport, &partial);
+    };
+    let Some(signature) = b64::decode_array::<64>(s64) else {
+        return fail(Reason::MalformedPassport, &partial);
+    };
+    if header.alg.as_ref().and_then(Value::as_str) != Some("EdDSA") || header.crit.is_some() {
+        return fail(Reason::MalformedPassport, &partial);
+    }
+    if header.typ.as_ref().is_some_and(|t| t.as_str() != Some("JWT")) {
+        return fail(Reason::MalformedPassport, &partial);
+    }
+    let Some(kid) = header.kid.as_ref().and_then(Value::as_str).filter(|k| !k.is_empty()) else {
+        return fail(Reason::MalformedPassport, &partial);
+    };
+    partial.iss = claims.iss.as_ref().and_then(Value::as_str).map(str::to_string);
+    partial.sub = claims.sub.as_ref().and_then(Value::as_str).map(str::to_string);
+    partial.jti = claims.jti.as_ref().and_then(Value::as_str).map(str::to_string);
+
+    let key = partial
+        .iss
+        .as_deref()
+        .and_then(|iss| config.issuer(iss))
+        .and_then(|issuer| issuer.key(kid));
+    let Some(key) = key else {
+        return fail(Reason::UnknownSigningKey, &partial);
+    };
+    let signing_input_len = h64.len() + 1 + p64.len();
+    if !key.key.verify(&token.as_bytes()[..signing_input_len], &signature) {
+        return fail(Reason::InvalidPassportSignature, &partial);
+    }
+
+    let passport = match validate_claims(kid, claims) {
+        Some(p) => p,
+        None => return fail(Reason::InvalidPassportClaims, &partial),
+    };
+    check_time(&passport, config, now).map_err(|r| (r, partial))?;
+    Ok(passport)
+}
+
+/// Decodes a base64url segment holding one JSON object. Duplicate member names are refused (serde
+/// derive reports them), and so is any non-object: serde would otherwise accept an array.
+fn json_object<T: serde::de::DeserializeOwned>(segment: &str) -> Option<T> {
+    let bytes = b64::decode(segment)?;
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn validate_claims(kid: &str, c: RawClaims) -> Option<Passport> {
+    let cnf = c.cnf?;
+    let cnf = cnf.as_object()?;
+    let key_text = claim_str(cnf.get("public_key_b64url"))?;
+    let cnf_key = VerifyingKey::from_bytes(&b64::decode_array::<32>(&key_text)?).ok()?;
+    let aud = match c.aud? {
+        Value::String(s) => s,
+        Value::Array(items) => match items.into_iter().next()? {
+            Value::String(s) => s,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(Passport {
+        kid: kid.to_string(),
+        iss: claim_str(c.iss.as_ref())?,
+        sub: claim_str(c.sub.as_ref())?,
+        aud: clean(aud)?,
+        iat: c.iat.as_ref().and_then(Value::as_i64)?,
+        exp: c.exp.as_ref().and_then(Value::as_i64)?,
+        jti: claim_str(c.jti.as_ref())?,
+        trust_domain: claim_str(c.trust_domain.as_ref())?,
+        cnf_kid: claim_str(cnf.get("kid"))?,
+        key_binding: SignerClass::parse(&claim_str(cnf.get("key_binding"))?)?,
+        cnf_key,
+        ctx: c.ctx,
+        provenance: c.provenance,
+    })
+}
+
+fn claim_str(v: Option<&Value>) -> Option<String> {
+    clean(v?.as_str()?.to_string())
+}
+
+/// A claim string that can safely become a header value and an exact-match key: non-empty, no
+/// surrounding whitespace, no control characters.
+fn clean(s: String) -> Option<String> {
+    let ok = !s.is_empty() && s.trim() == s && !s.chars().any(char::is_control);
+    ok.then_some(s)
+}
+
+fn check_time(p: &Passport, config: &Config, now: i64) -> Result<(), Reason> {
+    let skew = config.clock_skew_seconds;
+    if p.exp <= p.iat {
+        return Err(Reason::InvalidPassportClaims);
+    }
+    if now >= p.exp.saturating_add(skew) {
+        return Err(Reason::PassportExpired);
+    }
+    if p.iat > now.saturating_add(skew) {
+        return Err(Reason::PassportNotYetValid);
+    }
+    // `exp > iat` here, so the difference cannot overflow below zero; it can above.
+    if p.exp.checked_sub(p.iat).is_none_or(|life| life > config.max_passport_lifetime_seconds) {
+        return Err(Reason::PassportLifetimeExceeded);
+    }
+    Ok(())
+}

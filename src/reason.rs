@@ -1,0 +1,181 @@
+//! The one list of rejection reasons, their stable wire codes and HTTP statuses
+//! (DESIGN.md section 7). Tests assert these variants, never a bare `is_err()`.
+
+/// Every way proofgate can refuse a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    BundlePolicyMissing,
+    BundleRouteMissing,
+    StaleBundleFailClosed,
+    BundleFreshnessUnknown,
+    MissingPassport,
+    MalformedPassport,
+    UnknownSigningKey,
+    InvalidPassportSignature,
+    Revoked,
+    InvalidPassportClaims,
+    PassportExpired,
+    PassportNotYetValid,
+    PassportLifetimeExceeded,
+    AudienceMismatch,
+    TrustDomainMismatch,
+    SourceIssuerMismatch,
+    SourceTrustDomainMismatch,
+    SourceSubjectMismatch,
+    InsufficientKeyBinding,
+    MissingContext,
+    ContextMismatch,
+    MissingProvenance,
+    ProvenanceMismatch,
+    BodyTooLarge,
+    MissingRequestProof,
+    InvalidRequestProof,
+    RequestBindingMismatch,
+    JtiReplay,
+    ReplayStoreUnavailable,
+    /// The filter could not read what it needs from the host (headers, body, clock). Not in
+    /// DESIGN.md's table: proofgate's own addition so that such failures still deny, with 503.
+    InternalError,
+}
+
+impl Reason {
+    /// Every variant, in check order; used by tests and metric registration.
+    pub const ALL: [Reason; 30] = [
+        Reason::BundlePolicyMissing,
+        Reason::BundleRouteMissing,
+        Reason::StaleBundleFailClosed,
+        Reason::BundleFreshnessUnknown,
+        Reason::MissingPassport,
+        Reason::MalformedPassport,
+        Reason::UnknownSigningKey,
+        Reason::InvalidPassportSignature,
+        Reason::Revoked,
+        Reason::InvalidPassportClaims,
+        Reason::PassportExpired,
+        Reason::PassportNotYetValid,
+        Reason::PassportLifetimeExceeded,
+        Reason::AudienceMismatch,
+        Reason::TrustDomainMismatch,
+        Reason::SourceIssuerMismatch,
+        Reason::SourceTrustDomainMismatch,
+        Reason::SourceSubjectMismatch,
+        Reason::InsufficientKeyBinding,
+        Reason::MissingContext,
+        Reason::ContextMismatch,
+        Reason::MissingProvenance,
+        Reason::ProvenanceMismatch,
+        Reason::BodyTooLarge,
+        Reason::MissingRequestProof,
+        Reason::InvalidRequestProof,
+        Reason::RequestBindingMismatch,
+        Reason::JtiReplay,
+        Reason::ReplayStoreUnavailable,
+        Reason::InternalError,
+    ];
+
+    /// The stable snake_case code sent in `x-trustplane-reason` and audit events.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Reason::BundlePolicyMissing => "bundle_policy_missing",
+            Reason::BundleRouteMissing => "bundle_route_missing",
+            Reason::StaleBundleFailClosed => "stale_bundle_fail_closed",
+            Reason::BundleFreshnessUnknown => "bundle_freshness_unknown",
+            Reason::MissingPassport => "missing_passport",
+            Reason::MalformedPassport => "malformed_passport",
+            Reason::UnknownSigningKey => "unknown_signing_key",
+            Reason::InvalidPassportSignature => "invalid_passport_signature",
+            Reason::Revoked => "revoked",
+            Reason::InvalidPassportClaims => "invalid_passport_claims",
+            Reason::PassportExpired => "passport_expired",
+            Reason::PassportNotYetValid => "passport_not_yet_valid",
+            Reason::PassportLifetimeExceeded => "passport_lifetime_exceeded",
+            Reason::AudienceMismatch => "audience_mismatch",
+            Reason::TrustDomainMismatch => "trust_domain_mismatch",
+            Reason::SourceIssuerMismatch => "source_issuer_mismatch",
+            Reason::SourceTrustDomainMismatch => "source_trust_domain_mismatch",
+            Reason::SourceSubjectMismatch => "source_subject_mismatch",
+            Reason::InsufficientKeyBinding => "insufficient_key_binding",
+            Reason::MissingContext => "missing_context",
+            Reason::ContextMismatch => "context_mismatch",
+            Reason::MissingProvenance => "missing_provenance",
+            Reason::ProvenanceMismatch => "provenance_mismatch",
+            Reason::BodyTooLarge => "body_too_large",
+            Reason::MissingRequestProof => "missing_request_proof",
+            Reason::InvalidRequestProof => "invalid_request_proof",
+            Reason::RequestBindingMismatch => "request_binding_mismatch",
+            Reason::JtiReplay => "jti_replay",
+            Reason::ReplayStoreUnavailable => "replay_store_unavailable",
+            Reason::InternalError => "internal_error",
+        }
+    }
+
+    /// The HTTP status of the deny response.
+    pub const fn status(self) -> u32 {
+        match self {
+            Reason::BundlePolicyMissing
+            | Reason::BundleRouteMissing
+            | Reason::StaleBundleFailClosed
+            | Reason::BundleFreshnessUnknown
+            | Reason::AudienceMismatch
+            | Reason::TrustDomainMismatch
+            | Reason::SourceIssuerMismatch
+            | Reason::SourceTrustDomainMismatch
+            | Reason::SourceSubjectMismatch
+            | Reason::InsufficientKeyBinding
+            | Reason::MissingContext
+            | Reason::ContextMismatch
+            | Reason::MissingProvenance
+            | Reason::ProvenanceMismatch => 403,
+            Reason::MissingPassport
+            | Reason::MalformedPassport
+            | Reason::UnknownSigningKey
+            | Reason::InvalidPassportSignature
+            | Reason::Revoked
+            | Reason::InvalidPassportClaims
+            | Reason::PassportExpired
+            | Reason::PassportNotYetValid
+            | Reason::PassportLifetimeExceeded
+            | Reason::MissingRequestProof
+            | Reason::InvalidRequestProof
+            | Reason::RequestBindingMismatch
+            | Reason::JtiReplay => 401,
+            Reason::BodyTooLarge => 413,
+            Reason::ReplayStoreUnavailable | Reason::InternalError => 503,
+        }
+    }
+}
+
+impl core::fmt::Display for Reason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = HashSet::new();
+        for r in Reason::ALL {
+            let c = r.code();
+            assert!(seen.insert(c), "duplicate code {c}");
+            assert!(c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{c}");
+        }
+        assert_eq!(seen.len(), 30);
+    }
+
+    #[test]
+    fn statuses_follow_the_design_table() {
+        assert_eq!(Reason::MissingPassport.status(), 401);
+        assert_eq!(Reason::AudienceMismatch.status(), 403);
+        assert_eq!(Reason::BundleRouteMissing.status(), 403);
+        assert_eq!(Reason::BodyTooLarge.status(), 413);
+        assert_eq!(Reason::JtiReplay.status(), 401);
+        assert_eq!(Reason::ReplayStoreUnavailable.status(), 503);
+        assert_eq!(Reason::InsufficientKeyBinding.status(), 403);
+        assert_eq!(Reason::RequestBindingMismatch.status(), 401);
+    }
+}

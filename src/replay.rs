@@ -1,0 +1,260 @@
+//! jti replay store over proxy-wasm shared data (DESIGN.md section 5). Shared data keys can
+//! never be deleted and a CAS on an absent key is ignored, so the store is a fixed set of bucket
+//! keys created at start, each holding a compact list of (jti tag, expiry). Consuming reads a
+//! bucket with its CAS, refuses a tag already present, prunes expired entries, appends, and
+//! writes back with the CAS, retrying when another worker wrote first. The host side is a trait,
+//! so the algorithm runs natively in tests against an in-memory store with injected races.
+
+use crate::reason::Reason;
+use sha2::{Digest, Sha256};
+
+/// Shared-data access as the shell provides it.
+pub trait SharedStore {
+    /// The value and its CAS token; `(None, None)` when the key does not exist.
+    fn get(&mut self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), StoreError>;
+    /// Writes `value` if `cas` still matches (a `None` CAS writes unconditionally).
+    fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError>;
+}
+
+/// Shared-data failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreError {
+    CasMismatch,
+    Other,
+}
+
+/// Pressure observed while consuming, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pressure {
+    pub cas_retries: u32,
+    /// Live entries in the bucket after the write.
+    pub bucket_entries: usize,
+}
+
+const FORMAT: u8 = 1;
+const ENTRY: usize = 16;
+const MAX_ATTEMPTS: u32 = 32;
+
+/// The bucket layout derived from `replay.max_entries`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayStore {
+    buckets: u32,
+    per_bucket: usize,
+}
+
+impl ReplayStore {
+    /// Up to 1024 buckets of at least 64 entries each, `max_entries` in total (rounded up).
+    pub fn new(max_entries: usize) -> Self {
+        let buckets = (max_entries / 64).clamp(1, 1024);
+        let per_bucket = max_entries.div_ceil(buckets).max(1);
+        ReplayStore { buckets: u32::try_from(buckets).unwrap_or(1024), per_bucket }
+    }
+
+    pub fn buckets(&self) -> u32 {
+        self.buckets
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.per_bucket * self.buckets as usize
+    }
+
+    /// The shared-data key of bucket `i`. The layout is part of the key so that two configs with
+    /// different sizes on one VM never read each other's buckets with the wrong capacity.
+    pub fn key(&self, i: u32) -> String {
+        format!("proofgate.replay.v1.{}x{}.{i}", self.buckets, self.per_bucket)
+    }
+
+    /// Creates every bucket that does not exist yet (called at configure time).
+    pub fn create_buckets(&self, store: &mut dyn SharedStore) -> Result<(), StoreError> {
+        for i in 0..self.buckets {
+            let key = self.key(i);
+            if let (_, None) = store.get(&key)? {
+                store.set(&key, &[FORMAT], None)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records `(issuer, jti)` as used until `expires_at`; `jti_replay` if it already was.
+    pub fn consume(
+        &self,
+        store: &mut dyn SharedStore,
+        issuer: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<Pressure, Reason> {
+        let digest = Sha256::new()
+            .chain_update(issuer.as_bytes())
+            .chain_update([0u8])
+            .chain_update(jti.as_bytes())
+            .finalize();
+        let index = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % self.buckets;
+        let mut tag = [0u8; 8];
+        tag.copy_from_slice(&digest[8..16]);
+        let key = self.key(index);
+        let mut pressure = Pressure::default();
+        for _ in 0..MAX_ATTEMPTS {
+            let (value, cas) = store.get(&key).map_err(|_| Reason::ReplayStoreUnavailable)?;
+            let Some(cas) = cas else {
+                // Created at configure time; if it is gone, recreate and read again with a CAS.
+                store.set(&key, &[FORMAT], None).map_err(|_| Reason::ReplayStoreUnavailable)?;
+                pressure.cas_retries += 1;
+                continue;
+            };
+            let entries = decode(value.as_deref().unwrap_or(&[])).ok_or(Reason::ReplayStoreUnavailable)?;
+            if entries.iter().any(|(t, exp)| *t == tag && *exp > now) {
+                return Err(Reason::JtiReplay);
+            }
+            let mut live: Vec<([u8; 8], i64)> = entries.into_iter().filter(|(_, exp)| *exp > now).collect();
+            if live.len() >= self.per_bucket {
+                return Err(Reason::ReplayStoreUnavailable);
+            }
+            live.push((tag, expires_at));
+            pressure.bucket_entries = live.len();
+            match store.set(&key, &encode(&live), Some(cas)) {
+                Ok(()) => return Ok(pressure),
+                Err(StoreError::CasMismatch) => pressure.cas_retries += 1,
+                Err(StoreError::Other) => return Err(Reason::ReplayStoreUnavailable),
+            }
+        }
+        Err(Reason::ReplayStoreUnavailable)
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<Vec<([u8; 8], i64)>> {
+    let (&format, body) = bytes.split_first()?;
+    if format != FORMAT || body.len() % ENTRY != 0 {
+        return None;
+    }
+    body.chunks_exact(ENTRY)
+        .map(|c| {
+            let tag: [u8; 8] = c[..8].try_into().ok()?;
+            let exp = i64::from_be_bytes(c[8..].try_into().ok()?);
+            Some((tag, exp))
+        })
+        .collect()
+}
+
+fn encode(entries: &[([u8; 8], i64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + entries.len() * ENTRY);
+    out.push(FORMAT);
+    for (tag, exp) in entries {
+        out.extend_from_slice(tag);
+        out.extend_from_slice(&exp.to_be_bytes());
+    }
+    out
+}
+
+/// An in-memory [`SharedStore`] with Envoy's semantics (absent keys ignore the CAS), for tests
+/// and the native benchmark.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    map: std::collections::HashMap<String, (Vec<u8>, u32)>,
+    next_cas: u32,
+}
+
+impl SharedStore for MemoryStore {
+    fn get(&mut self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), StoreError> {
+        Ok(match self.map.get(key) {
+            Some((v, c)) => (Some(v.clone()), Some(*c)),
+            None => (None, None),
+        })
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+        if let (Some(want), Some((_, have))) = (cas, self.map.get(key)) {
+            if want != *have {
+                return Err(StoreError::CasMismatch);
+            }
+        }
+        self.next_cas = self.next_cas.wrapping_add(1).max(1);
+        self.map.insert(key.to_string(), (value.to_vec(), self.next_cas));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(max: usize) -> (ReplayStore, MemoryStore) {
+        let r = ReplayStore::new(max);
+        let mut m = MemoryStore::default();
+        r.create_buckets(&mut m).unwrap();
+        (r, m)
+    }
+
+    #[test]
+    fn layout_is_bounded() {
+        assert_eq!((ReplayStore::new(65_536).buckets(), ReplayStore::new(65_536).capacity()), (1024, 65_536));
+        assert_eq!((ReplayStore::new(10).buckets(), ReplayStore::new(10).capacity()), (1, 10));
+        assert_eq!(ReplayStore::new(100).capacity(), 100);
+    }
+
+    #[test]
+    fn second_use_is_a_replay_until_expiry() {
+        let (r, mut m) = store(64);
+        assert!(r.consume(&mut m, "iss", "a", 100, 10).is_ok());
+        assert_eq!(r.consume(&mut m, "iss", "a", 100, 11), Err(Reason::JtiReplay));
+        assert!(r.consume(&mut m, "other-iss", "a", 100, 11).is_ok(), "jti is per issuer");
+        assert!(r.consume(&mut m, "iss", "a", 200, 100).is_ok(), "expired entry is gone");
+    }
+
+    #[test]
+    fn full_store_fails_closed_and_recovers_after_expiry() {
+        let (r, mut m) = store(3);
+        for j in ["a", "b", "c"] {
+            r.consume(&mut m, "i", j, 50, 0).unwrap();
+        }
+        assert_eq!(r.consume(&mut m, "i", "d", 50, 1), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(r.consume(&mut m, "i", "d", 90, 50).map(|p| p.bucket_entries), Ok(1));
+    }
+
+    /// A store where another worker writes between our read and our write, `races` times.
+    struct Racy {
+        inner: MemoryStore,
+        races: u32,
+        rival: Option<(ReplayStore, &'static str)>,
+    }
+
+    impl SharedStore for Racy {
+        fn get(&mut self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), StoreError> {
+            self.inner.get(key)
+        }
+        fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+            if self.races > 0 {
+                self.races -= 1;
+                if let Some((r, jti)) = self.rival.take() {
+                    r.consume(&mut self.inner, "i", jti, 100, 0).unwrap();
+                } else {
+                    let (v, c) = self.inner.get(key)?;
+                    self.inner.set(key, &v.unwrap_or_default(), c)?;
+                }
+            }
+            self.inner.set(key, value, cas)
+        }
+    }
+
+    #[test]
+    fn cas_conflicts_retry_and_concurrent_same_jti_loses() {
+        let (r, inner) = store(64);
+        let mut racy = Racy { inner, races: 3, rival: None };
+        assert_eq!(r.consume(&mut racy, "i", "x", 100, 0).map(|p| p.cas_retries), Ok(3));
+
+        let (r, inner) = store(64);
+        let mut racy = Racy { inner, races: 1, rival: Some((r.clone(), "same")) };
+        assert_eq!(r.consume(&mut racy, "i", "same", 100, 0), Err(Reason::JtiReplay));
+    }
+
+    #[test]
+    fn endless_conflicts_fail_closed_and_corruption_fails_closed() {
+        let (r, inner) = store(64);
+        let mut racy = Racy { inner, races: u32::MAX, rival: None };
+        assert_eq!(r.consume(&mut racy, "i", "x", 100, 0), Err(Reason::ReplayStoreUnavailable));
+
+        let (r, mut m) = store(64);
+        m.set(&r.key(0), &[1, 2, 3], None).unwrap();
+        assert_eq!(r.consume(&mut m, "i", "x", 100, 0), Err(Reason::ReplayStoreUnavailable));
+    }
+}
