@@ -26,7 +26,10 @@ pub fn line(
     put("version", "trustplane-auth-audit-event-v0.1".into());
     put("occurred_at", rfc3339::format_utc(now).into());
     put("component", "adapter".into());
-    put("outcome", if reason.is_none() { "allow" } else { "deny" }.into());
+    put(
+        "outcome",
+        if reason.is_none() { "allow" } else { "deny" }.into(),
+    );
     put("accepted", reason.is_none().into());
     put("reason_code", reason.map_or("allowed", Reason::code).into());
     put(
@@ -65,8 +68,19 @@ mod tests {
     #[test]
     fn deny_and_allow_lines_parse_with_required_fields() {
         let id = EventId::from_bytes([7; 16]);
-        let facts = Facts { route_id: Some("orders.create".into()), jti: Some("j\"1".into()), ..Facts::default() };
-        let l = line(Some(Reason::JtiReplay), &facts, &id, Some("req-1"), None, 1_750_000_000);
+        let facts = Facts {
+            route_id: Some("orders.create".into()),
+            jti: Some("j\"1".into()),
+            ..Facts::default()
+        };
+        let l = line(
+            Some(Reason::JtiReplay),
+            &facts,
+            &id,
+            Some("req-1"),
+            None,
+            1_750_000_000,
+        );
         let v: Value = serde_json::from_str(l.strip_prefix(LOG_PREFIX).unwrap()).unwrap();
         assert_eq!(v["version"], "trustplane-auth-audit-event-v0.1");
         assert_eq!(v["occurred_at"], "2025-06-15T15:06:40Z");
@@ -81,10 +95,26 @@ mod tests {
         assert!(v.get("subject").is_none());
         assert!(!l.contains('\n'));
 
-        let l = line(None, &Facts { allow_detail: Some("exempt_route"), ..Facts::default() }, &id, None, Some("p7"), 0);
+        let l = line(
+            None,
+            &Facts {
+                allow_detail: Some("exempt_route"),
+                ..Facts::default()
+            },
+            &id,
+            None,
+            Some("p7"),
+            0,
+        );
         let v: Value = serde_json::from_str(l.strip_prefix(LOG_PREFIX).unwrap()).unwrap();
-        assert_eq!((v["outcome"].as_str(), v["accepted"].as_bool()), (Some("allow"), Some(true)));
-        assert_eq!((v["reason_code"].as_str(), v["detail_reason"].as_str()), (Some("allowed"), Some("exempt_route")));
+        assert_eq!(
+            (v["outcome"].as_str(), v["accepted"].as_bool()),
+            (Some("allow"), Some(true))
+        );
+        assert_eq!(
+            (v["reason_code"].as_str(), v["detail_reason"].as_str()),
+            (Some("allowed"), Some("exempt_route"))
+        );
         assert_eq!(v["policy_version"], "p7");
     }
 }

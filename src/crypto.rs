@@ -71,7 +71,10 @@ mod tests {
     ];
 
     fn msg(h: &str) -> Vec<u8> {
-        (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -109,7 +112,8 @@ mod tests {
     #[test]
     fn small_order_and_non_canonical_keys_are_refused() {
         // The identity point (order 1) and a point of order 8.
-        let identity = hex::<32>("0100000000000000000000000000000000000000000000000000000000000000");
+        let identity =
+            hex::<32>("0100000000000000000000000000000000000000000000000000000000000000");
         assert_eq!(VerifyingKey::from_bytes(&identity), Err(KeyError::WeakKey));
         let order8 = hex::<32>("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a");
         assert_eq!(VerifyingKey::from_bytes(&order8), Err(KeyError::WeakKey));

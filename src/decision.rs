@@ -59,7 +59,11 @@ pub fn deny_response(denial: &Denial, event_id: &EventId) -> DenyResponse {
     }
     // Codes and event ids are fixed ASCII alphabets: no escaping needed, none possible.
     let body = format!("{{\"allowed\":false,\"reason\":\"{code}\",\"event_id\":\"{event_id}\"}}");
-    DenyResponse { status, headers: headers_out, body }
+    DenyResponse {
+        status,
+        headers: headers_out,
+        body,
+    }
 }
 
 /// The identity headers for the upstream on allow (values come from a verified passport).
@@ -72,8 +76,10 @@ pub fn identity_headers(facts: &Facts, event_id: &EventId) -> Vec<(&'static str,
         (headers::ROUTE_ID, &facts.route_id),
         (headers::KEY_BINDING, &facts.key_binding),
     ];
-    let mut out: Vec<(&'static str, String)> =
-        pairs.into_iter().filter_map(|(n, v)| v.clone().map(|v| (n, v))).collect();
+    let mut out: Vec<(&'static str, String)> = pairs
+        .into_iter()
+        .filter_map(|(n, v)| v.clone().map(|v| (n, v)))
+        .collect();
     out.push((headers::EVENT_ID, event_id.to_string()));
     out
 }
@@ -85,7 +91,11 @@ mod tests {
     #[test]
     fn deny_401_with_and_without_credential() {
         let id = EventId::from_bytes([0xab; 16]);
-        let mut d = Denial { reason: Reason::MissingPassport, credential_presented: false, facts: Facts::default() };
+        let mut d = Denial {
+            reason: Reason::MissingPassport,
+            credential_presented: false,
+            facts: Facts::default(),
+        };
         let r = deny_response(&d, &id);
         assert_eq!(r.status, 401);
         assert_eq!(
@@ -98,17 +108,30 @@ mod tests {
                 ("www-authenticate", "Bearer realm=\"proofgate\"".to_string()),
             ]
         );
-        assert_eq!(r.body, format!("{{\"allowed\":false,\"reason\":\"missing_passport\",\"event_id\":\"{}\"}}", "ab".repeat(16)));
+        assert_eq!(
+            r.body,
+            format!(
+                "{{\"allowed\":false,\"reason\":\"missing_passport\",\"event_id\":\"{}\"}}",
+                "ab".repeat(16)
+            )
+        );
         d.credential_presented = true;
         d.reason = Reason::PassportExpired;
         let r = deny_response(&d, &id);
-        assert_eq!(r.headers[4].1, "Bearer realm=\"proofgate\", error=\"invalid_token\"");
+        assert_eq!(
+            r.headers[4].1,
+            "Bearer realm=\"proofgate\", error=\"invalid_token\""
+        );
     }
 
     #[test]
     fn deny_403_has_no_challenge() {
         let id = EventId::from_bytes([1; 16]);
-        let d = Denial { reason: Reason::AudienceMismatch, credential_presented: true, facts: Facts::default() };
+        let d = Denial {
+            reason: Reason::AudienceMismatch,
+            credential_presented: true,
+            facts: Facts::default(),
+        };
         let r = deny_response(&d, &id);
         assert_eq!(r.status, 403);
         assert!(r.headers.iter().all(|(n, _)| *n != "www-authenticate"));

@@ -35,7 +35,9 @@ mod tests {
         let a = EventId::random().unwrap().to_string();
         let b = EventId::random().unwrap().to_string();
         assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert_ne!(a, b);
         assert_eq!(EventId::from_bytes([0x0f; 16]).to_string(), "0f".repeat(16));
     }

@@ -19,8 +19,17 @@ pub const DECISION: &str = "x-trustplane-decision";
 pub const REASON: &str = "x-trustplane-reason";
 
 /// Headers only proofgate may set: removed from every inbound request, exempt routes included.
-pub const IDENTITY_AND_DECISION: [&str; 9] =
-    [SUBJECT, ISSUER, TRUST_DOMAIN, JTI, ROUTE_ID, KEY_BINDING, EVENT_ID, DECISION, REASON];
+pub const IDENTITY_AND_DECISION: [&str; 9] = [
+    SUBJECT,
+    ISSUER,
+    TRUST_DOMAIN,
+    JTI,
+    ROUTE_ID,
+    KEY_BINDING,
+    EVENT_ID,
+    DECISION,
+    REASON,
+];
 
 /// Credentials removed before the request goes upstream unless `forward_credentials`.
 pub const CREDENTIALS: [&str; 5] = [AUTHORIZATION, TRANSCRIPT_SHA256, PROOF, NONCE, BODY_SHA256];
@@ -41,13 +50,18 @@ pub fn decode_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
         let name_len = read_u32(bytes, 4 + i * 8)?;
         let value_len = read_u32(bytes, 8 + i * 8)?;
         let name = bytes.get(data..data.checked_add(name_len)?)?;
-        data = data.checked_add(name_len)?.checked_add(1)?;
+        data = nul_after(bytes, data.checked_add(name_len)?)?;
         let value = bytes.get(data..data.checked_add(value_len)?)?;
-        data = data.checked_add(value_len)?.checked_add(1)?;
+        data = nul_after(bytes, data.checked_add(value_len)?)?;
         let name = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
         pairs.push((name, value.to_vec()));
     }
     Some(pairs)
+}
+
+/// The offset after the NUL terminator expected at `at`.
+fn nul_after(bytes: &[u8], at: usize) -> Option<usize> {
+    (*bytes.get(at)? == 0).then_some(at + 1)
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
@@ -80,7 +94,13 @@ mod tests {
     fn decodes_pairs_with_binary_values() {
         let raw = encode_map(&[(":Path", b"/x"), ("x-bin", &[0xff, 0x00, 0x80])]);
         let map = decode_map(&raw).unwrap();
-        assert_eq!(map, vec![(":path".into(), b"/x".to_vec()), ("x-bin".into(), vec![0xff, 0, 0x80])]);
+        assert_eq!(
+            map,
+            vec![
+                (":path".into(), b"/x".to_vec()),
+                ("x-bin".into(), vec![0xff, 0, 0x80])
+            ]
+        );
     }
 
     #[test]

@@ -71,11 +71,17 @@ pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, Reason> {
         return Err(Reason::MalformedPassport);
     }
     let text = std::str::from_utf8(raw).map_err(|_| Reason::MalformedPassport)?;
-    let token = text.strip_prefix("Bearer ").ok_or(Reason::MalformedPassport)?;
+    let token = text
+        .strip_prefix("Bearer ")
+        .ok_or(Reason::MalformedPassport)?;
     let mut parts = 0;
     for seg in token.split('.') {
         parts += 1;
-        if seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if seg.is_empty()
+            || !seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(Reason::MalformedPassport);
         }
     }
@@ -106,15 +112,36 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Passport, (Reaso
     if header.alg.as_ref().and_then(Value::as_str) != Some("EdDSA") || header.crit.is_some() {
         return fail(Reason::MalformedPassport, &partial);
     }
-    if header.typ.as_ref().is_some_and(|t| t.as_str() != Some("JWT")) {
+    if header
+        .typ
+        .as_ref()
+        .is_some_and(|t| t.as_str() != Some("JWT"))
+    {
         return fail(Reason::MalformedPassport, &partial);
     }
-    let Some(kid) = header.kid.as_ref().and_then(Value::as_str).filter(|k| !k.is_empty()) else {
+    let Some(kid) = header
+        .kid
+        .as_ref()
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+    else {
         return fail(Reason::MalformedPassport, &partial);
     };
-    partial.iss = claims.iss.as_ref().and_then(Value::as_str).map(str::to_string);
-    partial.sub = claims.sub.as_ref().and_then(Value::as_str).map(str::to_string);
-    partial.jti = claims.jti.as_ref().and_then(Value::as_str).map(str::to_string);
+    partial.iss = claims
+        .iss
+        .as_ref()
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    partial.sub = claims
+        .sub
+        .as_ref()
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    partial.jti = claims
+        .jti
+        .as_ref()
+        .and_then(Value::as_str)
+        .map(str::to_string);
 
     let key = partial
         .iss
@@ -125,7 +152,10 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Passport, (Reaso
         return fail(Reason::UnknownSigningKey, &partial);
     };
     let signing_input_len = h64.len() + 1 + p64.len();
-    if !key.key.verify(&token.as_bytes()[..signing_input_len], &signature) {
+    if !key
+        .key
+        .verify(&token.as_bytes()[..signing_input_len], &signature)
+    {
         return fail(Reason::InvalidPassportSignature, &partial);
     }
 
@@ -200,7 +230,10 @@ fn check_time(p: &Passport, config: &Config, now: i64) -> Result<(), Reason> {
         return Err(Reason::PassportNotYetValid);
     }
     // `exp > iat` here, so the difference cannot overflow below zero; it can above.
-    if p.exp.checked_sub(p.iat).is_none_or(|life| life > config.max_passport_lifetime_seconds) {
+    if p.exp
+        .checked_sub(p.iat)
+        .is_none_or(|life| life > config.max_passport_lifetime_seconds)
+    {
         return Err(Reason::PassportLifetimeExceeded);
     }
     Ok(())

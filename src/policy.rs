@@ -10,11 +10,19 @@ use crate::signer::SignerClass;
 use serde_json::Value;
 
 /// The audience and trust domain checks, with the route's expected audience.
-pub fn check_identity(p: &Passport, config: &Config, expected_audience: &str) -> Result<(), Reason> {
+pub fn check_identity(
+    p: &Passport,
+    config: &Config,
+    expected_audience: &str,
+) -> Result<(), Reason> {
     if p.aud != expected_audience {
         return Err(Reason::AudienceMismatch);
     }
-    if config.trust_domain.as_ref().is_some_and(|td| *td != p.trust_domain) {
+    if config
+        .trust_domain
+        .as_ref()
+        .is_some_and(|td| *td != p.trust_domain)
+    {
         return Err(Reason::TrustDomainMismatch);
     }
     let issuer_td = config.issuer(&p.iss).and_then(|i| i.trust_domain.as_ref());
@@ -26,7 +34,11 @@ pub fn check_identity(p: &Passport, config: &Config, expected_audience: &str) ->
 
 /// The minimum signer class that applies without a source: the route's, the bundle default and
 /// the top-level `required_key_binding`, whichever is strictest.
-pub fn route_minimum(config: &Config, bundle: Option<&Bundle>, route: Option<&Route>) -> SignerClass {
+pub fn route_minimum(
+    config: &Config,
+    bundle: Option<&Bundle>,
+    route: Option<&Route>,
+) -> SignerClass {
     [
         Some(config.required_key_binding),
         bundle.and_then(|b| b.default_required_key_binding),
@@ -50,14 +62,22 @@ pub fn check_sources(
     if by_issuer.is_empty() {
         return Err((Reason::SourceIssuerMismatch, base_minimum));
     }
-    let by_domain: Vec<&Source> = by_issuer.into_iter().filter(|s| s.trust_domain == p.trust_domain).collect();
+    let by_domain: Vec<&Source> = by_issuer
+        .into_iter()
+        .filter(|s| s.trust_domain == p.trust_domain)
+        .collect();
     if by_domain.is_empty() {
         return Err((Reason::SourceTrustDomainMismatch, base_minimum));
     }
-    let by_subject: Vec<&Source> = by_domain.into_iter().filter(|s| s.subject.matches(&p.sub)).collect();
+    let by_subject: Vec<&Source> = by_domain
+        .into_iter()
+        .filter(|s| s.subject.matches(&p.sub))
+        .collect();
     let mut first_failure = None;
     for source in &by_subject {
-        let minimum = source.required_key_binding.map_or(base_minimum, |m| m.max(base_minimum));
+        let minimum = source
+            .required_key_binding
+            .map_or(base_minimum, |m| m.max(base_minimum));
         let outcome = if p.key_binding < minimum {
             Err(Reason::InsufficientKeyBinding)
         } else {
@@ -77,7 +97,13 @@ fn check_source_facts(p: &Passport, bundle: &Bundle, source: &Source) -> Result<
     if let Some(policy) = &source.context_policy {
         check_context(p.ctx.as_ref(), policy)?;
     }
-    for policy in [bundle.provenance_policy.as_ref(), source.provenance_policy.as_ref()].into_iter().flatten() {
+    for policy in [
+        bundle.provenance_policy.as_ref(),
+        source.provenance_policy.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         check_provenance(p.provenance.as_ref(), policy)?;
     }
     Ok(())
@@ -86,7 +112,9 @@ fn check_source_facts(p: &Passport, bundle: &Bundle, source: &Source) -> Result<
 /// `ctx` claim shape (proofgate's choice, TrustPlane leaves it open): an object with string
 /// `tool_name`, `workflow_id`, and `max_txn_value` as a number or decimal string.
 pub fn check_context(ctx: Option<&Value>, policy: &ContextPolicy) -> Result<(), Reason> {
-    let ctx = ctx.and_then(Value::as_object).ok_or(Reason::MissingContext)?;
+    let ctx = ctx
+        .and_then(Value::as_object)
+        .ok_or(Reason::MissingContext)?;
     let expect = |field: &str, want: &Option<String>| -> Result<(), Reason> {
         let Some(want) = want else { return Ok(()) };
         match ctx.get(field) {
@@ -112,7 +140,9 @@ pub fn check_context(ctx: Option<&Value>, policy: &ContextPolicy) -> Result<(), 
 /// `provenance` claim shape (proofgate's choice): an object with string `profile`,
 /// `spiffe_trust_domain` and `posture`.
 pub fn check_provenance(prov: Option<&Value>, policy: &ProvenancePolicy) -> Result<(), Reason> {
-    let prov = prov.and_then(Value::as_object).ok_or(Reason::MissingProvenance)?;
+    let prov = prov
+        .and_then(Value::as_object)
+        .ok_or(Reason::MissingProvenance)?;
     let pairs = [
         ("profile", &policy.profile),
         ("spiffe_trust_domain", &policy.required_spiffe_trust_domain),

@@ -25,15 +25,28 @@ impl<'a> ProofHeaders<'a> {
     /// All four headers, or `missing_request_proof`. A repeated proof header is
     /// `invalid_request_proof`: the request would mean two different things.
     pub fn read(req: &'a RequestView) -> Result<Self, Reason> {
-        let names = [headers::TRANSCRIPT_SHA256, headers::PROOF, headers::NONCE, headers::BODY_SHA256];
+        let names = [
+            headers::TRANSCRIPT_SHA256,
+            headers::PROOF,
+            headers::NONCE,
+            headers::BODY_SHA256,
+        ];
         let mut vals: [&[u8]; 4] = [&[]; 4];
         for (slot, name) in vals.iter_mut().zip(names) {
-            *slot = req.first(name).filter(|v| !v.trim_ascii().is_empty()).ok_or(Reason::MissingRequestProof)?;
+            *slot = req
+                .first(name)
+                .filter(|v| !v.trim_ascii().is_empty())
+                .ok_or(Reason::MissingRequestProof)?;
         }
         if names.iter().any(|n| req.count(n) > 1) {
             return Err(Reason::InvalidRequestProof);
         }
-        Ok(ProofHeaders { transcript_sha256: vals[0], proof: vals[1], nonce: vals[2], body_sha256: vals[3] })
+        Ok(ProofHeaders {
+            transcript_sha256: vals[0],
+            proof: vals[1],
+            nonce: vals[2],
+            body_sha256: vals[3],
+        })
     }
 }
 
@@ -60,7 +73,8 @@ pub fn verify(
     }
 
     let nonce = std::str::from_utf8(h.nonce).map_err(|_| Reason::RequestBindingMismatch)?;
-    let normalized = query::normalize(req.raw_query()).map_err(|_| Reason::RequestBindingMismatch)?;
+    let normalized =
+        query::normalize(req.raw_query()).map_err(|_| Reason::RequestBindingMismatch)?;
     let body_hex = transcript::sha256_hex(body);
     // `signed_headers` is sorted and deduplicated at load; the first occurrence of each wins.
     let selected: Vec<(&str, &[u8])> = config

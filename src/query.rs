@@ -38,8 +38,14 @@ fn decode(text: &str) -> Result<Vec<u8>, MalformedQuery> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hi = bytes.get(i + 1).and_then(|b| hex_val(*b)).ok_or(MalformedQuery)?;
-            let lo = bytes.get(i + 2).and_then(|b| hex_val(*b)).ok_or(MalformedQuery)?;
+            let hi = bytes
+                .get(i + 1)
+                .and_then(|b| hex_val(*b))
+                .ok_or(MalformedQuery)?;
+            let lo = bytes
+                .get(i + 2)
+                .and_then(|b| hex_val(*b))
+                .ok_or(MalformedQuery)?;
             out.push(hi << 4 | lo);
             i += 3;
         } else {

@@ -162,7 +162,10 @@ mod tests {
         for r in Reason::ALL {
             let c = r.code();
             assert!(seen.insert(c), "duplicate code {c}");
-            assert!(c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{c}");
+            assert!(
+                c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{c}"
+            );
         }
         assert_eq!(seen.len(), 30);
     }

@@ -47,7 +47,10 @@ impl ReplayStore {
     pub fn new(max_entries: usize) -> Self {
         let buckets = (max_entries / 64).clamp(1, 1024);
         let per_bucket = max_entries.div_ceil(buckets).max(1);
-        ReplayStore { buckets: u32::try_from(buckets).unwrap_or(1024), per_bucket }
+        ReplayStore {
+            buckets: u32::try_from(buckets).unwrap_or(1024),
+            per_bucket,
+        }
     }
 
     pub fn buckets(&self) -> u32 {
@@ -61,7 +64,10 @@ impl ReplayStore {
     /// The shared-data key of bucket `i`. The layout is part of the key so that two configs with
     /// different sizes on one VM never read each other's buckets with the wrong capacity.
     pub fn key(&self, i: u32) -> String {
-        format!("proofgate.replay.v1.{}x{}.{i}", self.buckets, self.per_bucket)
+        format!(
+            "proofgate.replay.v1.{}x{}.{i}",
+            self.buckets, self.per_bucket
+        )
     }
 
     /// Creates every bucket that does not exist yet (called at configure time).
@@ -95,18 +101,24 @@ impl ReplayStore {
         let key = self.key(index);
         let mut pressure = Pressure::default();
         for _ in 0..MAX_ATTEMPTS {
-            let (value, cas) = store.get(&key).map_err(|_| Reason::ReplayStoreUnavailable)?;
+            let (value, cas) = store
+                .get(&key)
+                .map_err(|_| Reason::ReplayStoreUnavailable)?;
             let Some(cas) = cas else {
                 // Created at configure time; if it is gone, recreate and read again with a CAS.
-                store.set(&key, &[FORMAT], None).map_err(|_| Reason::ReplayStoreUnavailable)?;
+                store
+                    .set(&key, &[FORMAT], None)
+                    .map_err(|_| Reason::ReplayStoreUnavailable)?;
                 pressure.cas_retries += 1;
                 continue;
             };
-            let entries = decode(value.as_deref().unwrap_or(&[])).ok_or(Reason::ReplayStoreUnavailable)?;
+            let entries =
+                decode(value.as_deref().unwrap_or(&[])).ok_or(Reason::ReplayStoreUnavailable)?;
             if entries.iter().any(|(t, exp)| *t == tag && *exp > now) {
                 return Err(Reason::JtiReplay);
             }
-            let mut live: Vec<([u8; 8], i64)> = entries.into_iter().filter(|(_, exp)| *exp > now).collect();
+            let mut live: Vec<([u8; 8], i64)> =
+                entries.into_iter().filter(|(_, exp)| *exp > now).collect();
             if live.len() >= self.per_bucket {
                 return Err(Reason::ReplayStoreUnavailable);
             }
@@ -169,7 +181,8 @@ impl SharedStore for MemoryStore {
             }
         }
         self.next_cas = self.next_cas.wrapping_add(1).max(1);
-        self.map.insert(key.to_string(), (value.to_vec(), self.next_cas));
+        self.map
+            .insert(key.to_string(), (value.to_vec(), self.next_cas));
         Ok(())
     }
 }
@@ -187,8 +200,20 @@ mod tests {
 
     #[test]
     fn layout_is_bounded() {
-        assert_eq!((ReplayStore::new(65_536).buckets(), ReplayStore::new(65_536).capacity()), (1024, 65_536));
-        assert_eq!((ReplayStore::new(10).buckets(), ReplayStore::new(10).capacity()), (1, 10));
+        assert_eq!(
+            (
+                ReplayStore::new(65_536).buckets(),
+                ReplayStore::new(65_536).capacity()
+            ),
+            (1024, 65_536)
+        );
+        assert_eq!(
+            (
+                ReplayStore::new(10).buckets(),
+                ReplayStore::new(10).capacity()
+            ),
+            (1, 10)
+        );
         assert_eq!(ReplayStore::new(100).capacity(), 100);
     }
 
@@ -196,9 +221,18 @@ mod tests {
     fn second_use_is_a_replay_until_expiry() {
         let (r, mut m) = store(64);
         assert!(r.consume(&mut m, "iss", "a", 100, 10).is_ok());
-        assert_eq!(r.consume(&mut m, "iss", "a", 100, 11), Err(Reason::JtiReplay));
-        assert!(r.consume(&mut m, "other-iss", "a", 100, 11).is_ok(), "jti is per issuer");
-        assert!(r.consume(&mut m, "iss", "a", 200, 100).is_ok(), "expired entry is gone");
+        assert_eq!(
+            r.consume(&mut m, "iss", "a", 100, 11),
+            Err(Reason::JtiReplay)
+        );
+        assert!(
+            r.consume(&mut m, "other-iss", "a", 100, 11).is_ok(),
+            "jti is per issuer"
+        );
+        assert!(
+            r.consume(&mut m, "iss", "a", 200, 100).is_ok(),
+            "expired entry is gone"
+        );
     }
 
     #[test]
@@ -207,8 +241,15 @@ mod tests {
         for j in ["a", "b", "c"] {
             r.consume(&mut m, "i", j, 50, 0).unwrap();
         }
-        assert_eq!(r.consume(&mut m, "i", "d", 50, 1), Err(Reason::ReplayStoreUnavailable));
-        assert_eq!(r.consume(&mut m, "i", "d", 90, 50).map(|p| p.bucket_entries), Ok(1));
+        assert_eq!(
+            r.consume(&mut m, "i", "d", 50, 1),
+            Err(Reason::ReplayStoreUnavailable)
+        );
+        assert_eq!(
+            r.consume(&mut m, "i", "d", 90, 50)
+                .map(|p| p.bucket_entries),
+            Ok(1)
+        );
     }
 
     /// A store where another worker writes between our read and our write, `races` times.
@@ -239,22 +280,47 @@ mod tests {
     #[test]
     fn cas_conflicts_retry_and_concurrent_same_jti_loses() {
         let (r, inner) = store(64);
-        let mut racy = Racy { inner, races: 3, rival: None };
-        assert_eq!(r.consume(&mut racy, "i", "x", 100, 0).map(|p| p.cas_retries), Ok(3));
+        let mut racy = Racy {
+            inner,
+            races: 3,
+            rival: None,
+        };
+        assert_eq!(
+            r.consume(&mut racy, "i", "x", 100, 0)
+                .map(|p| p.cas_retries),
+            Ok(3)
+        );
 
         let (r, inner) = store(64);
-        let mut racy = Racy { inner, races: 1, rival: Some((r.clone(), "same")) };
-        assert_eq!(r.consume(&mut racy, "i", "same", 100, 0), Err(Reason::JtiReplay));
+        let mut racy = Racy {
+            inner,
+            races: 1,
+            rival: Some((r.clone(), "same")),
+        };
+        assert_eq!(
+            r.consume(&mut racy, "i", "same", 100, 0),
+            Err(Reason::JtiReplay)
+        );
     }
 
     #[test]
     fn endless_conflicts_fail_closed_and_corruption_fails_closed() {
         let (r, inner) = store(64);
-        let mut racy = Racy { inner, races: u32::MAX, rival: None };
-        assert_eq!(r.consume(&mut racy, "i", "x", 100, 0), Err(Reason::ReplayStoreUnavailable));
+        let mut racy = Racy {
+            inner,
+            races: u32::MAX,
+            rival: None,
+        };
+        assert_eq!(
+            r.consume(&mut racy, "i", "x", 100, 0),
+            Err(Reason::ReplayStoreUnavailable)
+        );
 
         let (r, mut m) = store(64);
         m.set(&r.key(0), &[1, 2, 3], None).unwrap();
-        assert_eq!(r.consume(&mut m, "i", "x", 100, 0), Err(Reason::ReplayStoreUnavailable));
+        assert_eq!(
+            r.consume(&mut m, "i", "x", 100, 0),
+            Err(Reason::ReplayStoreUnavailable)
+        );
     }
 }

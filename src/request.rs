@@ -10,13 +10,19 @@ pub struct RequestView {
 impl RequestView {
     /// Builds a view from header pairs; names are lowercased.
     pub fn new(headers: Vec<(String, Vec<u8>)>) -> Self {
-        let headers = headers.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect();
+        let headers = headers
+            .into_iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v))
+            .collect();
         RequestView { headers }
     }
 
     /// The first value of `name` (lowercase), as transcript-v1 says.
     pub fn first(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// How many times `name` (lowercase) occurs.
@@ -49,7 +55,9 @@ impl RequestView {
 
     /// The raw query after the first `?` (empty when there is none).
     pub fn raw_query(&self) -> &str {
-        self.text(":path").and_then(|p| p.split_once('?')).map_or("", |(_, q)| q)
+        self.text(":path")
+            .and_then(|p| p.split_once('?'))
+            .map_or("", |(_, q)| q)
     }
 }
 
@@ -58,7 +66,12 @@ mod tests {
     use super::*;
 
     fn view(pairs: &[(&str, &str)]) -> RequestView {
-        RequestView::new(pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect())
+        RequestView::new(
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        )
     }
 
     #[test]

@@ -25,12 +25,15 @@ impl PathTemplate {
         let mut segments = Vec::new();
         for seg in rest.split('/') {
             if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
                     return Err(format!("invalid placeholder {seg:?}"));
                 }
                 segments.push(Segment::Placeholder);
             } else if seg.contains(['{', '}', '?', '#']) {
-                return Err(format!("invalid segment {seg:?}: placeholders must fill a whole segment"));
+                return Err(format!(
+                    "invalid segment {seg:?}: placeholders must fill a whole segment"
+                ));
             } else {
                 segments.push(Segment::Literal(seg.to_string()));
             }
@@ -40,12 +43,16 @@ impl PathTemplate {
 
     /// True if the template has no placeholder.
     pub fn is_exact(&self) -> bool {
-        self.segments.iter().all(|s| matches!(s, Segment::Literal(_)))
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Literal(_)))
     }
 
     /// True if `path` (no query) matches; placeholders match one non-empty segment.
     pub fn matches(&self, path: &str) -> bool {
-        let Some(rest) = path.strip_prefix('/') else { return false };
+        let Some(rest) = path.strip_prefix('/') else {
+            return false;
+        };
         let mut parts = rest.split('/');
         for seg in &self.segments {
             match (seg, parts.next()) {
@@ -60,21 +67,31 @@ impl PathTemplate {
     /// True if some path matches both templates.
     pub fn overlaps(&self, other: &PathTemplate) -> bool {
         self.segments.len() == other.segments.len()
-            && self.segments.iter().zip(&other.segments).all(|pair| match pair {
-                (Segment::Literal(a), Segment::Literal(b)) => a == b,
-                (Segment::Literal(l), Segment::Placeholder) | (Segment::Placeholder, Segment::Literal(l)) => {
-                    !l.is_empty()
-                }
-                (Segment::Placeholder, Segment::Placeholder) => true,
-            })
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|pair| match pair {
+                    (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                    (Segment::Literal(l), Segment::Placeholder)
+                    | (Segment::Placeholder, Segment::Literal(l)) => !l.is_empty(),
+                    (Segment::Placeholder, Segment::Placeholder) => true,
+                })
     }
 }
 
 /// The route for `method` + `path`: an exact template first, then the (unique, checked at load)
 /// placeholder template.
 pub fn resolve<'b>(bundle: &'b Bundle, method: &str, path: &str) -> Option<&'b Route> {
-    let candidates = || bundle.routes.iter().filter(|r| r.method == method && r.template.matches(path));
-    candidates().find(|r| r.template.is_exact()).or_else(|| candidates().next())
+    let candidates = || {
+        bundle
+            .routes
+            .iter()
+            .filter(|r| r.method == method && r.template.matches(path))
+    };
+    candidates()
+        .find(|r| r.template.is_exact())
+        .or_else(|| candidates().next())
 }
 
 #[cfg(test)]
@@ -96,7 +113,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_templates() {
-        for bad in ["v1", "/v1/{}", "/v1/{a-b}", "/v1/x{id}", "/v1/{id}x", "/v1/{a}/{b", "/v1?x"] {
+        for bad in [
+            "v1",
+            "/v1/{}",
+            "/v1/{a-b}",
+            "/v1/x{id}",
+            "/v1/{id}x",
+            "/v1/{a}/{b",
+            "/v1?x",
+        ] {
             assert!(PathTemplate::parse(bad).is_err(), "{bad}");
         }
     }

@@ -59,7 +59,10 @@ pub fn canonical_lines(t: &TranscriptInput<'_>) -> Vec<String> {
         format!("passport_jti={}", t.passport_jti),
         format!("nonce={}", t.nonce.trim()),
         format!("issued_at={}", t.issued_at),
-        format!("time_bucket={}", t.issued_at.div_euclid(TIME_BUCKET_SECONDS)),
+        format!(
+            "time_bucket={}",
+            t.issued_at.div_euclid(TIME_BUCKET_SECONDS)
+        ),
         format!("key_binding={}", t.key_binding),
     ]
 }

@@ -52,7 +52,11 @@ pub struct Admitted {
 impl Engine {
     pub fn new(config: Config, loaded_at: i64) -> Self {
         let replay = ReplayStore::new(config.replay_max_entries);
-        Engine { config, loaded_at, replay }
+        Engine {
+            config,
+            loaded_at,
+            replay,
+        }
     }
 
     /// Runs every check that needs only the request headers.
@@ -61,10 +65,18 @@ impl Engine {
         let credential_presented = req.first(headers::AUTHORIZATION).is_some();
         let mut facts = Facts::default();
         let deny = |reason: Reason, facts: &Facts| {
-            HeadersVerdict::Deny(Denial { reason, credential_presented, facts: facts.clone() })
+            HeadersVerdict::Deny(Denial {
+                reason,
+                credential_presented,
+                facts: facts.clone(),
+            })
         };
 
-        if cfg.allow_unauthenticated.iter().any(|r| r.matches(req.method(), req.path())) {
+        if cfg
+            .allow_unauthenticated
+            .iter()
+            .any(|r| r.matches(req.method(), req.path()))
+        {
             facts.allow_detail = Some("exempt_route");
             return HeadersVerdict::Exempt(facts);
         }
@@ -80,7 +92,9 @@ impl Engine {
             (Routing::Request, None) => return deny(Reason::BundleRouteMissing, &facts),
         };
         facts.route_id = Some(route_id.clone());
-        let audience = route.and_then(|r| r.audience.clone()).or_else(|| cfg.audience.clone());
+        let audience = route
+            .and_then(|r| r.audience.clone())
+            .or_else(|| cfg.audience.clone());
         let Some(audience) = audience else {
             // Refused at load; kept as a closed door rather than an unwrap.
             return deny(Reason::BundlePolicyMissing, &facts);
@@ -134,11 +148,18 @@ impl Engine {
             }
         }
 
-        let declared = req.text("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+        let declared = req
+            .text("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|len| len > cfg.max_body_bytes as u64) {
             return deny(Reason::BodyTooLarge, &facts);
         }
-        HeadersVerdict::NeedBody(Box::new(Pending { passport, route_id, audience, facts }))
+        HeadersVerdict::NeedBody(Box::new(Pending {
+            passport,
+            route_id,
+            audience,
+            facts,
+        }))
     }
 
     /// Body-size limit check for each chunk the shell buffers.
@@ -147,6 +168,8 @@ impl Engine {
     }
 
     /// Checks the request proof over the complete body and consumes the jti.
+    // A denial carries its facts by value: it is built once per request, so boxing buys nothing.
+    #[allow(clippy::result_large_err)]
     pub fn check_body(
         &self,
         pending: Pending,
@@ -155,8 +178,17 @@ impl Engine {
         store: &mut dyn SharedStore,
         now: i64,
     ) -> Result<Admitted, Denial> {
-        let Pending { passport, route_id, audience, mut facts } = pending;
-        let deny = |reason: Reason, facts: Facts| Denial { reason, credential_presented: true, facts };
+        let Pending {
+            passport,
+            route_id,
+            audience,
+            mut facts,
+        } = pending;
+        let deny = |reason: Reason, facts: Facts| Denial {
+            reason,
+            credential_presented: true,
+            facts,
+        };
         if self.body_too_large(body.len()) {
             return Err(deny(Reason::BodyTooLarge, facts));
         }
@@ -165,7 +197,10 @@ impl Engine {
             Err(reason) => return Err(deny(reason, facts)),
         }
         let expires = passport.exp.saturating_add(self.config.clock_skew_seconds);
-        match self.replay.consume(store, &passport.iss, &passport.jti, expires, now) {
+        match self
+            .replay
+            .consume(store, &passport.iss, &passport.jti, expires, now)
+        {
             Ok(pressure) => {
                 facts.allow_detail = Some("verified");
                 Ok(Admitted { facts, pressure })
@@ -174,13 +209,19 @@ impl Engine {
         }
     }
 
-    fn resolve_route<'a>(&'a self, bundle: Option<&'a Bundle>, req: &RequestView) -> Result<Option<&'a Route>, Reason> {
+    fn resolve_route<'a>(
+        &'a self,
+        bundle: Option<&'a Bundle>,
+        req: &RequestView,
+    ) -> Result<Option<&'a Route>, Reason> {
         match (&self.config.routing, bundle) {
-            (Routing::Request, Some(b)) => {
-                crate::routing::resolve(b, req.method(), req.path()).map(Some).ok_or(Reason::BundleRouteMissing)
-            }
+            (Routing::Request, Some(b)) => crate::routing::resolve(b, req.method(), req.path())
+                .map(Some)
+                .ok_or(Reason::BundleRouteMissing),
             (Routing::Request, None) => Err(Reason::BundlePolicyMissing),
-            (Routing::RouteId(id), Some(b)) => b.route(id).map(Some).ok_or(Reason::BundlePolicyMissing),
+            (Routing::RouteId(id), Some(b)) => {
+                b.route(id).map(Some).ok_or(Reason::BundlePolicyMissing)
+            }
             (Routing::RouteId(_), None) => Ok(None),
         }
     }
@@ -200,7 +241,10 @@ impl Engine {
 
 /// Without a bundle (route-id mode), every trust-material issuer is an allowed source and only
 /// the signer-class minimum applies.
-fn check_without_bundle(p: &Passport, minimum: SignerClass) -> Result<SignerClass, (Reason, SignerClass)> {
+fn check_without_bundle(
+    p: &Passport,
+    minimum: SignerClass,
+) -> Result<SignerClass, (Reason, SignerClass)> {
     if p.key_binding < minimum {
         return Err((Reason::InsufficientKeyBinding, minimum));
     }

@@ -19,17 +19,35 @@ fn transcript_vector(name: &str) {
     let raw = &v["raw_request"];
     let t = &v["transcript"];
     let normalized = query::normalize(raw["query"].as_str().unwrap()).unwrap();
-    assert_eq!(normalized, t["query_normalization"]["normalized"].as_str().unwrap());
+    assert_eq!(
+        normalized,
+        t["query_normalization"]["normalized"].as_str().unwrap()
+    );
     let headers: Vec<(String, String)> = raw["headers"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| (h["name"].as_str().unwrap().to_ascii_lowercase(), h["value"].as_str().unwrap().to_string()))
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap().to_ascii_lowercase(),
+                h["value"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    let allow: Vec<&str> = t["headers"]["allow_list"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let allow: Vec<&str> = t["headers"]["allow_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     let selected: Vec<(&str, &[u8])> = allow
         .iter()
-        .filter_map(|n| headers.iter().find(|(h, _)| h == n).map(|(_, v)| (*n, v.as_bytes())))
+        .filter_map(|n| {
+            headers
+                .iter()
+                .find(|(h, _)| h == n)
+                .map(|(_, v)| (*n, v.as_bytes()))
+        })
         .collect();
     let body_hex = transcript::sha256_hex(raw["body_utf8"].as_str().unwrap().as_bytes());
     assert_eq!(body_hex, t["body_sha256"].as_str().unwrap());
@@ -51,10 +69,21 @@ fn transcript_vector(name: &str) {
         key_binding: s("key_binding"),
     };
     let lines = transcript::canonical_lines(&input);
-    let expected: Vec<&str> = v["canonical"]["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let expected: Vec<&str> = v["canonical"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
     assert_eq!(lines, expected);
-    assert_eq!(transcript::hex_lower(&transcript::digest(&input)), v["canonical"]["sha256"].as_str().unwrap());
-    assert_eq!(t["time_bucket"].as_i64().unwrap(), t["issued_at"].as_i64().unwrap() / 20);
+    assert_eq!(
+        transcript::hex_lower(&transcript::digest(&input)),
+        v["canonical"]["sha256"].as_str().unwrap()
+    );
+    assert_eq!(
+        t["time_bucket"].as_i64().unwrap(),
+        t["issued_at"].as_i64().unwrap() / 20
+    );
 }
 
 #[test]
@@ -78,7 +107,12 @@ fn body_sha256_vectors() {
 #[test]
 fn signer_taxonomy_order_and_ranks() {
     let v = vector("signer-taxonomy-v1.json");
-    let order: Vec<&str> = v["ordering"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let order: Vec<&str> = v["ordering"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
     assert_eq!(order, SignerClass::ALL.map(SignerClass::name));
     for c in v["classes"].as_array().unwrap() {
         let class = SignerClass::parse(c["class"].as_str().unwrap()).unwrap();
@@ -97,16 +131,30 @@ fn broker_success_stamp_is_a_third_transcript_vector() {
     let s = |k: &str| http[k].as_str().unwrap();
     let normalized = query::normalize(http["query"]["raw"].as_str().unwrap()).unwrap();
     assert_eq!(normalized, http["query"]["normalized"].as_str().unwrap());
-    assert_eq!(transcript::sha256_hex(normalized.as_bytes()), http["query"]["sha256"].as_str().unwrap());
+    assert_eq!(
+        transcript::sha256_hex(normalized.as_bytes()),
+        http["query"]["sha256"].as_str().unwrap()
+    );
     // The vector carries only the header value hashes: check the line through them.
     let selected: Vec<String> = http["headers"]["selected"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| format!("{}:{}", h["name"].as_str().unwrap(), h["value_sha256"].as_str().unwrap()))
+        .map(|h| {
+            format!(
+                "{}:{}",
+                h["name"].as_str().unwrap(),
+                h["value_sha256"].as_str().unwrap()
+            )
+        })
         .collect();
     // Nonce hash must be the hash of the nonce.
-    assert_eq!(transcript::sha256_hex(s("nonce").as_bytes()), http["headers"]["selected"][1]["value_sha256"].as_str().unwrap());
+    assert_eq!(
+        transcript::sha256_hex(s("nonce").as_bytes()),
+        http["headers"]["selected"][1]["value_sha256"]
+            .as_str()
+            .unwrap()
+    );
     let iat = v["response"]["issued_at"].as_i64().unwrap();
     let lines = [
         "version=trustplane-transcript-v1".to_string(),
@@ -119,12 +167,23 @@ fn broker_success_stamp_is_a_third_transcript_vector() {
         format!("content_encoding={}", s("content_encoding")),
         "query_normalization.algorithm=rfc3986-sort-keys-values".to_string(),
         format!("query_normalization.normalized={normalized}"),
-        format!("query_normalization.sha256={}", transcript::sha256_hex(normalized.as_bytes())),
-        format!("query_sha256={}", transcript::sha256_hex(normalized.as_bytes())),
+        format!(
+            "query_normalization.sha256={}",
+            transcript::sha256_hex(normalized.as_bytes())
+        ),
+        format!(
+            "query_sha256={}",
+            transcript::sha256_hex(normalized.as_bytes())
+        ),
         "headers.allow_list=content-type,x-trustplane-nonce".to_string(),
         format!("headers.selected={}", selected.join(",")),
         format!("body_sha256={}", s("body_sha256")),
-        format!("passport_jti={}", v["response"]["artifacts"]["passport"]["jti"].as_str().unwrap()),
+        format!(
+            "passport_jti={}",
+            v["response"]["artifacts"]["passport"]["jti"]
+                .as_str()
+                .unwrap()
+        ),
         format!("nonce={}", s("nonce")),
         format!("issued_at={iat}"),
         format!("time_bucket={}", iat / 20),
@@ -133,17 +192,35 @@ fn broker_success_stamp_is_a_third_transcript_vector() {
     let joined = lines.join("\n");
     assert_eq!(
         transcript::sha256_hex(joined.as_bytes()),
-        v["response"]["artifacts"]["stamp"]["transcript_sha256"].as_str().unwrap()
+        v["response"]["artifacts"]["stamp"]["transcript_sha256"]
+            .as_str()
+            .unwrap()
     );
 }
 
 #[test]
 fn passport_claims_shape_is_the_required_set() {
     let v = vector("passport-v1.minimal-valid-claims.json");
-    let required: Vec<&str> = v["required_claims"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let required: Vec<&str> = v["required_claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
     assert_eq!(
         required,
-        ["iss", "sub", "aud", "iat", "exp", "jti", "trust_domain", "cnf.kid", "cnf.key_binding", "cnf.public_key_b64url"]
+        [
+            "iss",
+            "sub",
+            "aud",
+            "iat",
+            "exp",
+            "jti",
+            "trust_domain",
+            "cnf.kid",
+            "cnf.key_binding",
+            "cnf.public_key_b64url"
+        ]
     );
     let key = v["claims"]["cnf"]["public_key_b64url"].as_str().unwrap();
     assert!(proofgate::b64::decode_array::<32>(key).is_some());
@@ -161,12 +238,31 @@ fn conformance_bundle_loads_with_its_three_source_kinds() {
     let bundle = config.bundle.as_ref().unwrap();
     let route = bundle.route("orders.search").unwrap();
     assert_eq!(route.audience.as_deref(), Some("orders-api"));
-    assert_eq!(route.sources.len(), v["expected_source_types"].as_array().unwrap().len());
-    assert_eq!(route.sources[2].required_key_binding, Some(SignerClass::AttestedWorkload));
-    assert!(route.sources[2].subject.matches("spiffe://example.local/ns/orders/sa/runner"));
+    assert_eq!(
+        route.sources.len(),
+        v["expected_source_types"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        route.sources[2].required_key_binding,
+        Some(SignerClass::AttestedWorkload)
+    );
+    assert!(route.sources[2]
+        .subject
+        .matches("spiffe://example.local/ns/orders/sa/runner"));
     assert!(!route.sources[0].subject.matches("service:orders-client-2"));
-    assert_eq!(route.freshness, proofgate::config::Freshness::Bounded(Some(300)));
-    assert_eq!(route.sources[1].context_policy.as_ref().unwrap().required_tool_name.as_deref(), Some("orders-runner"));
+    assert_eq!(
+        route.freshness,
+        proofgate::config::Freshness::Bounded(Some(300))
+    );
+    assert_eq!(
+        route.sources[1]
+            .context_policy
+            .as_ref()
+            .unwrap()
+            .required_tool_name
+            .as_deref(),
+        Some("orders-runner")
+    );
 }
 
 /// The SDK-signed demo requests are accepted by the whole pipeline, byte for byte.
@@ -175,7 +271,11 @@ fn sdk_case(case: &Value, route_id: &str, method: &str, signed_headers: Value) {
     let claims = &case["passport_claims"];
     let mut bundle = common::bundle();
     // The demo transcripts name their route ids; the common bundle already uses them.
-    assert!(bundle["route_groups"][0]["routes"].as_array().unwrap().iter().any(|r| r["route_id"] == route_id));
+    assert!(bundle["route_groups"][0]["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["route_id"] == route_id));
     bundle["default_required_key_binding"] = json!("software");
     let cfg = json!({
         "trust_material": {"issuers": [{"issuer": claims["iss"], "trust_domain": claims["trust_domain"],
@@ -184,7 +284,17 @@ fn sdk_case(case: &Value, route_id: &str, method: &str, signed_headers: Value) {
         "signed_headers": signed_headers,
     });
     let engine = Engine::new(Config::parse(cfg.to_string().as_bytes()).unwrap(), 0);
-    let (method_v, url, headers) = (case["request"]["method"].as_str().or(case["method"].as_str()).unwrap(), case["request"]["url"].as_str().or(case["url"].as_str()).unwrap(), case["headers"].as_object().unwrap());
+    let (method_v, url, headers) = (
+        case["request"]["method"]
+            .as_str()
+            .or(case["method"].as_str())
+            .unwrap(),
+        case["request"]["url"]
+            .as_str()
+            .or(case["url"].as_str())
+            .unwrap(),
+        case["headers"].as_object().unwrap(),
+    );
     assert_eq!(method_v, method);
     let rest = url.strip_prefix("https://").unwrap();
     let (authority, path) = rest.split_at(rest.find('/').unwrap());
@@ -196,29 +306,59 @@ fn sdk_case(case: &Value, route_id: &str, method: &str, signed_headers: Value) {
     ];
     let mut body = Vec::new();
     if let Some(req_headers) = case["request"]["headers"].as_object() {
-        pairs.extend(req_headers.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().as_bytes().to_vec())));
-        body = case["request"]["body_utf8"].as_str().unwrap().as_bytes().to_vec();
+        pairs.extend(
+            req_headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().as_bytes().to_vec())),
+        );
+        body = case["request"]["body_utf8"]
+            .as_str()
+            .unwrap()
+            .as_bytes()
+            .to_vec();
     }
-    pairs.extend(headers.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().as_bytes().to_vec())));
+    pairs.extend(
+        headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().as_bytes().to_vec())),
+    );
     let req = RequestView::new(pairs);
     let now = claims["iat"].as_i64().unwrap() + 60;
     let HeadersVerdict::NeedBody(pending) = engine.check_headers(&req, now) else {
         panic!("headers phase did not pass");
     };
-    let admitted = engine.check_body(*pending, &req, &body, &mut MemoryStore::default(), now).unwrap();
-    assert_eq!(admitted.facts.transcript_sha256.as_deref(), case["transcript_sha256"].as_str());
+    let admitted = engine
+        .check_body(*pending, &req, &body, &mut MemoryStore::default(), now)
+        .unwrap();
+    assert_eq!(
+        admitted.facts.transcript_sha256.as_deref(),
+        case["transcript_sha256"].as_str()
+    );
     assert_eq!(admitted.facts.route_id.as_deref(), Some(route_id));
-    assert_eq!(admitted.facts.subject.as_deref(), Some("external:jwks:demo-caller"));
+    assert_eq!(
+        admitted.facts.subject.as_deref(),
+        Some("external:jwks:demo-caller")
+    );
 }
 
 #[test]
 fn sdk_signed_post_is_accepted() {
     let demo = vector("sdk-signed-request-demo.json");
-    sdk_case(&demo["sign_request_case"], "orders.create", "POST", json!(["content-type", "x-trustplane-nonce"]));
+    sdk_case(
+        &demo["sign_request_case"],
+        "orders.create",
+        "POST",
+        json!(["content-type", "x-trustplane-nonce"]),
+    );
 }
 
 #[test]
 fn sdk_protected_client_get_is_accepted() {
     let demo = vector("sdk-signed-request-demo.json");
-    sdk_case(&demo["protected_client_case"], "orders.get", "GET", json!(["accept", "content-type", "x-trustplane-nonce"]));
+    sdk_case(
+        &demo["protected_client_case"],
+        "orders.get",
+        "GET",
+        json!(["accept", "content-type", "x-trustplane-nonce"]),
+    );
 }

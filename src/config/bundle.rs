@@ -104,8 +104,13 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Bundle> {
         _ => return obj.err("version", "must be \"trustplane-bundle-v1\""),
     }
     let trust_domain = obj.string("trust_domain")?;
-    let default_required_key_binding = obj.child("default_required_key_binding", |n| signer_class(&n))?;
-    let default_freshness = freshness(&obj, "default_freshness_class", "default_max_staleness_seconds")?;
+    let default_required_key_binding =
+        obj.child("default_required_key_binding", |n| signer_class(&n))?;
+    let default_freshness = freshness(
+        &obj,
+        "default_freshness_class",
+        "default_max_staleness_seconds",
+    )?;
     let provenance_policy = obj.child("provenance_policy", |n| provenance(&n))?;
     let policy_version = ["policy_version", "bundle_version", "version_id"]
         .iter()
@@ -119,7 +124,10 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Bundle> {
         .unwrap_or_default();
     for (i, (id, _)) in apis.iter().enumerate() {
         if apis[..i].iter().any(|(o, _)| o == id) {
-            return obj.err(&format!("apis[{i}].api_id"), format!("duplicate api_id {id:?}"));
+            return obj.err(
+                &format!("apis[{i}].api_id"),
+                format!("duplicate api_id {id:?}"),
+            );
         }
     }
 
@@ -135,7 +143,9 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Bundle> {
             },
         };
         let routes = g
-            .array("routes", |r| parse_route(&r, audience.clone(), default_freshness))?
+            .array("routes", |r| {
+                parse_route(&r, audience.clone(), default_freshness)
+            })?
             .unwrap_or_default();
         Ok((g.path().to_string(), routes))
     })?;
@@ -146,7 +156,10 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Bundle> {
             if let Some(dup) = routes.iter().position(|r| r.route_id == route.route_id) {
                 return Err(ConfigError {
                     path: format!("{path}.route_id"),
-                    message: format!("duplicate route_id {:?} (also at {})", route.route_id, paths[dup]),
+                    message: format!(
+                        "duplicate route_id {:?} (also at {})",
+                        route.route_id, paths[dup]
+                    ),
                 });
             }
             if let Some(clash) = routes.iter().position(|r| {
@@ -170,7 +183,9 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Bundle> {
         return obj.err("route_groups", "must contain at least one route");
     }
 
-    let revocations = obj.array("revocations", |n| revocation(&n))?.unwrap_or_default();
+    let revocations = obj
+        .array("revocations", |n| revocation(&n))?
+        .unwrap_or_default();
 
     Ok(Bundle {
         trust_domain,
@@ -182,7 +197,11 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Bundle> {
     })
 }
 
-fn parse_route(n: &Node<'_>, audience: Option<String>, default_freshness: Option<Freshness>) -> Result<Route> {
+fn parse_route(
+    n: &Node<'_>,
+    audience: Option<String>,
+    default_freshness: Option<Freshness>,
+) -> Result<Route> {
     let r = n.object(None)?;
     let route_id = r.required_string("route_id")?;
     let method = r.required_string("method")?.to_ascii_uppercase();
@@ -193,14 +212,27 @@ fn parse_route(n: &Node<'_>, audience: Option<String>, default_freshness: Option
         PathTemplate::parse(&reader::string(&n)?).or_else(|e| n.err(e))
     })?;
     let required_key_binding = r.child("required_key_binding", |n| signer_class(&n))?;
-    let sources = r.array("allowed_sources", |n| source(&n))?.unwrap_or_default();
+    let sources = r
+        .array("allowed_sources", |n| source(&n))?
+        .unwrap_or_default();
     if sources.is_empty() {
-        return r.err("allowed_sources", "must list at least one source (a route nobody may call is a config error)");
+        return r.err(
+            "allowed_sources",
+            "must list at least one source (a route nobody may call is a config error)",
+        );
     }
     let freshness = freshness(&r, "freshness_class", "max_staleness_seconds")?
         .or(default_freshness)
         .unwrap_or(Freshness::Unknown);
-    Ok(Route { route_id, method, template, audience, required_key_binding, sources, freshness })
+    Ok(Route {
+        route_id,
+        method,
+        template,
+        audience,
+        required_key_binding,
+        sources,
+        freshness,
+    })
 }
 
 fn freshness(obj: &Obj<'_>, class_key: &str, staleness_key: &str) -> Result<Option<Freshness>> {
@@ -212,7 +244,9 @@ fn freshness(obj: &Obj<'_>, class_key: &str, staleness_key: &str) -> Result<Opti
         "realtime" => Ok(Freshness::Realtime),
         "bounded" => Ok(Freshness::Bounded(staleness.filter(|s| *s > 0))),
         "offline-ok" | "offline_ok" => Ok(Freshness::OfflineOk),
-        other => n.err(format!("unknown freshness class {other:?} (known: realtime, bounded, offline-ok)")),
+        other => n.err(format!(
+            "unknown freshness class {other:?} (known: realtime, bounded, offline-ok)"
+        )),
     })
 }
 
@@ -223,7 +257,9 @@ fn source(n: &Node<'_>) -> Result<Source> {
     let subject = match (s.string("subject_exact")?, s.string("subject_prefix")?) {
         (Some(e), None) => SubjectRule::Exact(e),
         (None, Some(p)) => SubjectRule::Prefix(p),
-        (Some(_), Some(_)) => return n.err("has both subject_exact and subject_prefix; give exactly one"),
+        (Some(_), Some(_)) => {
+            return n.err("has both subject_exact and subject_prefix; give exactly one")
+        }
         (None, None) => return n.err("needs exactly one of subject_exact or subject_prefix"),
     };
     let required_key_binding = s.child("required_key_binding", |n| signer_class(&n))?;
@@ -240,7 +276,14 @@ fn source(n: &Node<'_>) -> Result<Source> {
         })
     })?;
     let provenance_policy = s.child("provenance_policy", |n| provenance(&n))?;
-    Ok(Source { issuer, trust_domain, subject, required_key_binding, context_policy, provenance_policy })
+    Ok(Source {
+        issuer,
+        trust_domain,
+        subject,
+        required_key_binding,
+        context_policy,
+        provenance_policy,
+    })
 }
 
 fn provenance(n: &Node<'_>) -> Result<ProvenancePolicy> {
@@ -267,7 +310,10 @@ fn revocation(n: &Node<'_>) -> Result<Revocation> {
         return Ok(Revocation::SubjectBefore { sub, not_before });
     }
     if has("issuer") && !has("jti") && !has("sub") {
-        return Ok(Revocation::Key { issuer: r.required_string("issuer")?, kid: r.required_string("kid")? });
+        return Ok(Revocation::Key {
+            issuer: r.required_string("issuer")?,
+            kid: r.required_string("kid")?,
+        });
     }
     n.err("must be exactly one of {\"jti\"}, {\"sub\", \"not_before\"} or {\"issuer\", \"kid\"}")
 }

@@ -46,7 +46,9 @@ impl ExemptRule {
             return false;
         }
         match path.strip_prefix(self.path_prefix.as_str()) {
-            Some(rest) => rest.is_empty() || self.path_prefix.ends_with('/') || rest.starts_with('/'),
+            Some(rest) => {
+                rest.is_empty() || self.path_prefix.ends_with('/') || rest.starts_with('/')
+            }
             None => false,
         }
     }
@@ -134,7 +136,10 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
                     None => Ok(Routing::Request),
                 },
                 "route-id" => Ok(Routing::RouteId(r.required_string("route_id")?)),
-                other => r.err("mode", format!("must be \"request\" or \"route-id\", not {other:?}")),
+                other => r.err(
+                    "mode",
+                    format!("must be \"request\" or \"route-id\", not {other:?}"),
+                ),
             }
         })?
         .unwrap_or(Routing::Request);
@@ -144,29 +149,43 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
     let signed_headers = obj
         .array("signed_headers", |n| {
             let name = reader::string(&n)?.to_ascii_lowercase();
-            if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            {
                 return n.err("must be an HTTP header name");
             }
             Ok(name)
         })?
-        .unwrap_or_else(|| DEFAULT_SIGNED_HEADERS.iter().map(|s| s.to_string()).collect());
+        .unwrap_or_else(|| {
+            DEFAULT_SIGNED_HEADERS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        });
     let mut signed_headers = signed_headers;
     signed_headers.sort();
     signed_headers.dedup();
-    let transcript_scheme = obj
-        .child("transcript_scheme", |n| match reader::string(&n)?.as_str() {
+    let transcript_scheme = obj.child("transcript_scheme", |n| {
+        match reader::string(&n)?.as_str() {
             s @ ("http" | "https") => Ok(s.to_string()),
             _ => n.err("must be \"http\" or \"https\""),
-        })?;
-    let clock_skew_seconds = obj.int("clock_skew_seconds", 0, 3600)?.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS);
+        }
+    })?;
+    let clock_skew_seconds = obj
+        .int("clock_skew_seconds", 0, 3600)?
+        .unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS);
     let max_passport_lifetime_seconds = obj
         .int("max_passport_lifetime_seconds", 1, 86_400)?
         .unwrap_or(DEFAULT_MAX_PASSPORT_LIFETIME_SECONDS);
-    let max_body_bytes = obj.int("max_body_bytes", 0, 64 * 1024 * 1024)?.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    let max_body_bytes = obj
+        .int("max_body_bytes", 0, 64 * 1024 * 1024)?
+        .unwrap_or(DEFAULT_MAX_BODY_BYTES);
     let replay_max_entries = obj
         .child("replay", |n| {
             let r = n.object(Some(&["max_entries"]))?;
-            Ok(r.int("max_entries", 1, 4_194_304)?.unwrap_or(DEFAULT_REPLAY_MAX_ENTRIES))
+            Ok(r.int("max_entries", 1, 4_194_304)?
+                .unwrap_or(DEFAULT_REPLAY_MAX_ENTRIES))
         })?
         .unwrap_or(DEFAULT_REPLAY_MAX_ENTRIES);
     let allow_unauthenticated = obj
@@ -177,20 +196,29 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
             if !path_prefix.starts_with('/') {
                 return r.err("path_prefix", "must start with '/'");
             }
-            Ok(ExemptRule { method, path_prefix })
+            Ok(ExemptRule {
+                method,
+                path_prefix,
+            })
         })?
         .unwrap_or_default();
     let forward_credentials = obj.bool("forward_credentials")?.unwrap_or(false);
     let audit_log_allow = obj
-        .child("audit", |n| Ok(n.object(Some(&["log_allow"]))?.bool("log_allow")?.unwrap_or(true)))?
+        .child("audit", |n| {
+            Ok(n.object(Some(&["log_allow"]))?
+                .bool("log_allow")?
+                .unwrap_or(true))
+        })?
         .unwrap_or(true);
     let realtime_window_seconds = obj
         .int("realtime_window_seconds", 1, 3600)?
         .unwrap_or(DEFAULT_REALTIME_WINDOW_SECONDS);
 
     if let Some(td) = &trust_domain {
-        if let Some((i, iss)) =
-            issuers.iter().enumerate().find(|(_, i)| i.trust_domain.as_ref().is_some_and(|t| t != td))
+        if let Some((i, iss)) = issuers
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.trust_domain.as_ref().is_some_and(|t| t != td))
         {
             return root.err(format!(
                 "trust_material.issuers[{i}].trust_domain {:?} contradicts trust_domain {td:?}: no passport could pass",
@@ -204,16 +232,27 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
             return obj.err("policy_bundle", "is required with routing mode \"request\"");
         }
         (Routing::RouteId(id), Some(b)) if b.route(id).is_none() => {
-            return obj.err("routing", format!("route_id {id:?} is not a route of policy_bundle"));
+            return obj.err(
+                "routing",
+                format!("route_id {id:?} is not a route of policy_bundle"),
+            );
         }
         _ => {}
     }
     // Every reachable route needs an expected audience.
     if audience.is_none() {
-        let routes_without = |b: &Bundle| b.routes.iter().find(|r| r.audience.is_none()).map(|r| r.route_id.clone());
+        let routes_without = |b: &Bundle| {
+            b.routes
+                .iter()
+                .find(|r| r.audience.is_none())
+                .map(|r| r.route_id.clone())
+        };
         let missing = match (&routing, &bundle) {
             (_, None) => Some("every route".to_string()),
-            (Routing::RouteId(id), Some(b)) => b.route(id).filter(|r| r.audience.is_none()).map(|r| r.route_id.clone()),
+            (Routing::RouteId(id), Some(b)) => b
+                .route(id)
+                .filter(|r| r.audience.is_none())
+                .map(|r| r.route_id.clone()),
             (Routing::Request, Some(b)) => routes_without(b),
         };
         if let Some(what) = missing {

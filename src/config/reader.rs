@@ -37,7 +37,10 @@ impl<'a> Node<'a> {
     }
 
     pub fn err<T>(&self, message: impl Into<String>) -> Result<T> {
-        Err(ConfigError { path: self.path.to_string(), message: message.into() })
+        Err(ConfigError {
+            path: self.path.to_string(),
+            message: message.into(),
+        })
     }
 
     /// This node as an object; with `allowed`, unknown keys are errors.
@@ -53,7 +56,10 @@ impl<'a> Node<'a> {
                 });
             }
         }
-        Ok(Obj { map, path: self.path.to_string() })
+        Ok(Obj {
+            map,
+            path: self.path.to_string(),
+        })
     }
 }
 
@@ -67,7 +73,10 @@ impl<'a> Obj<'a> {
     }
 
     pub fn err<T>(&self, key: &str, message: impl Into<String>) -> Result<T> {
-        Err(ConfigError { path: self.key_path(key), message: message.into() })
+        Err(ConfigError {
+            path: self.key_path(key),
+            message: message.into(),
+        })
     }
 
     pub fn raw(&self, key: &str) -> Option<&'a Value> {
@@ -78,7 +87,11 @@ impl<'a> Obj<'a> {
     }
 
     /// A child node, if present and not null; `with` receives it with its path.
-    pub fn child<T>(&self, key: &str, with: impl FnOnce(Node<'_>) -> Result<T>) -> Result<Option<T>> {
+    pub fn child<T>(
+        &self,
+        key: &str,
+        with: impl FnOnce(Node<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
         match self.raw(key) {
             None => Ok(None),
             Some(value) => {
@@ -120,16 +133,28 @@ impl<'a> Obj<'a> {
     }
 
     /// Each element of an array, with its indexed path.
-    pub fn array<T>(&self, key: &str, mut each: impl FnMut(Node<'_>) -> Result<T>) -> Result<Option<Vec<T>>> {
-        let Some(value) = self.raw(key) else { return Ok(None) };
+    pub fn array<T>(
+        &self,
+        key: &str,
+        mut each: impl FnMut(Node<'_>) -> Result<T>,
+    ) -> Result<Option<Vec<T>>> {
+        let Some(value) = self.raw(key) else {
+            return Ok(None);
+        };
         let base = self.key_path(key);
         let Value::Array(items) = value else {
-            return Err(ConfigError { path: base, message: "must be an array".into() });
+            return Err(ConfigError {
+                path: base,
+                message: "must be an array".into(),
+            });
         };
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let path = format!("{base}[{i}]");
-            out.push(each(Node { value: item, path: &path })?);
+            out.push(each(Node {
+                value: item,
+                path: &path,
+            })?);
         }
         Ok(Some(out))
     }

@@ -28,13 +28,18 @@ impl TrustedIssuer {
 
 pub(super) fn parse(n: &Node<'_>) -> Result<Vec<TrustedIssuer>> {
     let obj = n.object(Some(&["issuers"]))?;
-    let issuers = obj.array("issuers", |n| parse_issuer(&n))?.unwrap_or_default();
+    let issuers = obj
+        .array("issuers", |n| parse_issuer(&n))?
+        .unwrap_or_default();
     if issuers.is_empty() {
         return obj.err("issuers", "must list at least one issuer");
     }
     for (i, a) in issuers.iter().enumerate() {
         if issuers[..i].iter().any(|b| b.issuer == a.issuer) {
-            return obj.err(&format!("issuers[{i}].issuer"), format!("duplicate issuer {:?}", a.issuer));
+            return obj.err(
+                &format!("issuers[{i}].issuer"),
+                format!("duplicate issuer {:?}", a.issuer),
+            );
         }
     }
     Ok(issuers)
@@ -43,7 +48,10 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Vec<TrustedIssuer>> {
 fn parse_issuer(n: &Node<'_>) -> Result<TrustedIssuer> {
     let obj = n.object(Some(&["issuer", "trust_domain", "keys", "jwks"]))?;
     if obj.raw("jwks").is_some() {
-        return obj.err("jwks", "remote JWKS is not supported yet; list the keys inline");
+        return obj.err(
+            "jwks",
+            "remote JWKS is not supported yet; list the keys inline",
+        );
     }
     let issuer = obj.required_string("issuer")?;
     let trust_domain = obj.string("trust_domain")?;
@@ -53,10 +61,17 @@ fn parse_issuer(n: &Node<'_>) -> Result<TrustedIssuer> {
     }
     for (i, k) in keys.iter().enumerate() {
         if keys[..i].iter().any(|o| o.kid == k.kid) {
-            return obj.err(&format!("keys[{i}].kid"), format!("duplicate kid {:?}", k.kid));
+            return obj.err(
+                &format!("keys[{i}].kid"),
+                format!("duplicate kid {:?}", k.kid),
+            );
         }
     }
-    Ok(TrustedIssuer { issuer, trust_domain, keys })
+    Ok(TrustedIssuer {
+        issuer,
+        trust_domain,
+        keys,
+    })
 }
 
 fn parse_key(n: &Node<'_>) -> Result<TrustedKey> {
@@ -73,7 +88,10 @@ fn parse_key(n: &Node<'_>) -> Result<TrustedKey> {
     let Ok(bytes) = <[u8; 32]>::try_from(bytes.as_slice()) else {
         return obj.err(
             "public_key_b64url",
-            format!("must decode to 32 bytes (an Ed25519 public key), got {}", bytes.len()),
+            format!(
+                "must decode to 32 bytes (an Ed25519 public key), got {}",
+                bytes.len()
+            ),
         );
     };
     match VerifyingKey::from_bytes(&bytes) {

@@ -21,11 +21,29 @@ pub const METRIC_GAUGE: u32 = 1;
 extern "C" {
     fn proxy_log(level: u32, data: *const u8, size: usize) -> Status;
     fn proxy_get_current_time_nanoseconds(out: *mut u64) -> Status;
-    fn proxy_get_buffer_bytes(kind: u32, start: usize, max: usize, out: *mut *mut u8, out_size: *mut usize) -> Status;
+    fn proxy_get_buffer_bytes(
+        kind: u32,
+        start: usize,
+        max: usize,
+        out: *mut *mut u8,
+        out_size: *mut usize,
+    ) -> Status;
     fn proxy_get_header_map_pairs(kind: u32, out: *mut *mut u8, out_size: *mut usize) -> Status;
-    fn proxy_replace_header_map_value(kind: u32, k: *const u8, ks: usize, v: *const u8, vs: usize) -> Status;
+    fn proxy_replace_header_map_value(
+        kind: u32,
+        k: *const u8,
+        ks: usize,
+        v: *const u8,
+        vs: usize,
+    ) -> Status;
     fn proxy_remove_header_map_value(kind: u32, k: *const u8, ks: usize) -> Status;
-    fn proxy_get_shared_data(k: *const u8, ks: usize, out: *mut *mut u8, out_size: *mut usize, cas: *mut u32) -> Status;
+    fn proxy_get_shared_data(
+        k: *const u8,
+        ks: usize,
+        out: *mut *mut u8,
+        out_size: *mut usize,
+        cas: *mut u32,
+    ) -> Status;
     fn proxy_set_shared_data(k: *const u8, ks: usize, v: *const u8, vs: usize, cas: u32) -> Status;
     fn proxy_set_property(p: *const u8, ps: usize, v: *const u8, vs: usize) -> Status;
     #[allow(clippy::too_many_arguments)]
@@ -39,7 +57,12 @@ extern "C" {
         headers_size: usize,
         grpc_status: i32,
     ) -> Status;
-    fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, out_id: *mut u32) -> Status;
+    fn proxy_define_metric(
+        kind: u32,
+        name: *const u8,
+        name_size: usize,
+        out_id: *mut u32,
+    ) -> Status;
     fn proxy_increment_metric(id: u32, offset: i64) -> Status;
     fn proxy_record_metric(id: u32, value: u64) -> Status;
 }
@@ -91,7 +114,9 @@ pub fn header_map_bytes(kind: u32) -> Result<Vec<u8>, Status> {
 }
 
 pub fn replace_header(kind: u32, name: &str, value: &str) -> Result<(), Status> {
-    check(unsafe { proxy_replace_header_map_value(kind, name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
+    check(unsafe {
+        proxy_replace_header_map_value(kind, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+    })
 }
 
 pub fn remove_header(kind: u32, name: &str) -> Result<(), Status> {
@@ -101,15 +126,27 @@ pub fn remove_header(kind: u32, name: &str) -> Result<(), Status> {
 /// `(value, cas)`; `(None, None)` when the key does not exist.
 pub fn get_shared_data(key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), Status> {
     let (mut data, mut size, mut cas) = (null_mut(), 0usize, 0u32);
-    match unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) } {
-        OK => Ok((Some(unsafe { owned(data, size) }), (cas != 0).then_some(cas))),
+    match unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) }
+    {
+        OK => Ok((
+            Some(unsafe { owned(data, size) }),
+            (cas != 0).then_some(cas),
+        )),
         NOT_FOUND => Ok((None, None)),
         s => Err(s),
     }
 }
 
 pub fn set_shared_data(key: &str, value: &[u8], cas: Option<u32>) -> Result<(), Status> {
-    check(unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas.unwrap_or(0)) })
+    check(unsafe {
+        proxy_set_shared_data(
+            key.as_ptr(),
+            key.len(),
+            value.as_ptr(),
+            value.len(),
+            cas.unwrap_or(0),
+        )
+    })
 }
 
 pub fn set_property(name: &str, value: &[u8]) -> Result<(), Status> {
@@ -118,7 +155,16 @@ pub fn set_property(name: &str, value: &[u8]) -> Result<(), Status> {
 
 pub fn send_local_response(status: u32, headers: &[u8], body: &[u8]) -> Result<(), Status> {
     check(unsafe {
-        proxy_send_local_response(status, null(), 0, body.as_ptr(), body.len(), headers.as_ptr(), headers.len(), -1)
+        proxy_send_local_response(
+            status,
+            null(),
+            0,
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
     })
 }
 

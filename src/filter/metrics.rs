@@ -29,7 +29,11 @@ impl Metrics {
                 .map(|r| (*r, counter(&format!("proofgate.deny.{}", r.code()))))
                 .collect(),
             cas_retries: counter("proofgate.replay.cas_retries"),
-            bucket_entries: abi::define_metric(abi::METRIC_GAUGE, "proofgate.replay.last_bucket_entries").unwrap_or(0),
+            bucket_entries: abi::define_metric(
+                abi::METRIC_GAUGE,
+                "proofgate.replay.last_bucket_entries",
+            )
+            .unwrap_or(0),
             config_loads: counter("proofgate.config.loads"),
             config_rejections: counter("proofgate.config.rejections"),
         }
@@ -50,6 +54,9 @@ impl Metrics {
         if cas_retries > 0 {
             abi::increment_metric(self.cas_retries, i64::from(cas_retries));
         }
-        abi::record_metric(self.bucket_entries, u64::try_from(bucket_entries).unwrap_or(u64::MAX));
+        abi::record_metric(
+            self.bucket_entries,
+            u64::try_from(bucket_entries).unwrap_or(u64::MAX),
+        );
     }
 }

