@@ -5,6 +5,7 @@
 use crate::event_id::EventId;
 use crate::headers;
 use crate::reason::Reason;
+use crate::replay::Pressure;
 
 /// Facts known about a request when it was decided, for headers, audit events and access logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +30,19 @@ pub struct Denial {
     /// Whether the client presented a credential (`Authorization`): selects the 401 challenge.
     pub credential_presented: bool,
     pub facts: Facts,
+    /// Replay-store pressure, when the replay step ran.
+    pub replay: Option<Pressure>,
+}
+
+impl Denial {
+    pub fn new(reason: Reason, credential_presented: bool, facts: Facts) -> Self {
+        Denial {
+            reason,
+            credential_presented,
+            facts,
+            replay: None,
+        }
+    }
 }
 
 /// A local reply built from a denial.
@@ -91,11 +105,7 @@ mod tests {
     #[test]
     fn deny_401_with_and_without_credential() {
         let id = EventId::from_bytes([0xab; 16]);
-        let mut d = Denial {
-            reason: Reason::MissingPassport,
-            credential_presented: false,
-            facts: Facts::default(),
-        };
+        let mut d = Denial::new(Reason::MissingPassport, false, Facts::default());
         let r = deny_response(&d, &id);
         assert_eq!(r.status, 401);
         assert_eq!(
@@ -127,11 +137,7 @@ mod tests {
     #[test]
     fn deny_403_has_no_challenge() {
         let id = EventId::from_bytes([1; 16]);
-        let d = Denial {
-            reason: Reason::AudienceMismatch,
-            credential_presented: true,
-            facts: Facts::default(),
-        };
+        let d = Denial::new(Reason::AudienceMismatch, true, Facts::default());
         let r = deny_response(&d, &id);
         assert_eq!(r.status, 403);
         assert!(r.headers.iter().all(|(n, _)| *n != "www-authenticate"));

@@ -29,6 +29,15 @@ pub struct Pressure {
     pub cas_retries: u32,
     /// Live entries in the bucket after the write.
     pub bucket_entries: usize,
+    /// The bucket was still full after pruning, so the consume was refused.
+    pub bucket_full: bool,
+}
+
+/// A refused consume: the reason, and the pressure seen on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: Reason,
+    pub pressure: Pressure,
 }
 
 const FORMAT: u8 = 1;
@@ -89,7 +98,7 @@ impl ReplayStore {
         jti: &str,
         expires_at: i64,
         now: i64,
-    ) -> Result<Pressure, Reason> {
+    ) -> Result<Pressure, Refused> {
         let digest = Sha256::new()
             .chain_update(issuer.as_bytes())
             .chain_update([0u8])
@@ -100,37 +109,51 @@ impl ReplayStore {
         tag.copy_from_slice(&digest[8..16]);
         let key = self.key(index);
         let mut pressure = Pressure::default();
+        let refuse = |reason, pressure| Err(Refused { reason, pressure });
         for _ in 0..MAX_ATTEMPTS {
-            let (value, cas) = store
-                .get(&key)
-                .map_err(|_| Reason::ReplayStoreUnavailable)?;
+            let Ok((value, cas)) = store.get(&key) else {
+                return refuse(Reason::ReplayStoreUnavailable, pressure);
+            };
             let Some(cas) = cas else {
                 // Created at configure time; if it is gone, recreate and read again with a CAS.
-                store
-                    .set(&key, &[FORMAT], None)
-                    .map_err(|_| Reason::ReplayStoreUnavailable)?;
+                if store.set(&key, &[FORMAT], None).is_err() {
+                    return refuse(Reason::ReplayStoreUnavailable, pressure);
+                }
                 pressure.cas_retries += 1;
                 continue;
             };
-            let entries =
-                decode(value.as_deref().unwrap_or(&[])).ok_or(Reason::ReplayStoreUnavailable)?;
+            let Some(entries) = decode(value.as_deref().unwrap_or(&[])) else {
+                return refuse(Reason::ReplayStoreUnavailable, pressure);
+            };
             if entries.iter().any(|(t, exp)| *t == tag && *exp > now) {
-                return Err(Reason::JtiReplay);
+                return refuse(Reason::JtiReplay, pressure);
             }
             let mut live: Vec<([u8; 8], i64)> =
                 entries.into_iter().filter(|(_, exp)| *exp > now).collect();
+            pressure.bucket_entries = live.len();
             if live.len() >= self.per_bucket {
-                return Err(Reason::ReplayStoreUnavailable);
+                pressure.bucket_full = true;
+                return refuse(Reason::ReplayStoreUnavailable, pressure);
             }
             live.push((tag, expires_at));
             pressure.bucket_entries = live.len();
             match store.set(&key, &encode(&live), Some(cas)) {
                 Ok(()) => return Ok(pressure),
                 Err(StoreError::CasMismatch) => pressure.cas_retries += 1,
-                Err(StoreError::Other) => return Err(Reason::ReplayStoreUnavailable),
+                Err(StoreError::Other) => return refuse(Reason::ReplayStoreUnavailable, pressure),
             }
         }
-        Err(Reason::ReplayStoreUnavailable)
+        refuse(Reason::ReplayStoreUnavailable, pressure)
+    }
+
+    /// Live (unexpired) entries across every bucket, for the entries gauge. Unreadable buckets
+    /// count as empty: this is a metric, not a decision.
+    pub fn live_entries(&self, store: &mut dyn SharedStore, now: i64) -> usize {
+        (0..self.buckets)
+            .filter_map(|i| store.get(&self.key(i)).ok())
+            .filter_map(|(v, _)| decode(v.as_deref().unwrap_or(&[FORMAT])))
+            .map(|entries| entries.iter().filter(|(_, exp)| *exp > now).count())
+            .sum()
     }
 }
 
@@ -221,10 +244,8 @@ mod tests {
     fn second_use_is_a_replay_until_expiry() {
         let (r, mut m) = store(64);
         assert!(r.consume(&mut m, "iss", "a", 100, 10).is_ok());
-        assert_eq!(
-            r.consume(&mut m, "iss", "a", 100, 11),
-            Err(Reason::JtiReplay)
-        );
+        let refused = r.consume(&mut m, "iss", "a", 100, 11).map_err(|e| e.reason);
+        assert_eq!(refused, Err(Reason::JtiReplay));
         assert!(
             r.consume(&mut m, "other-iss", "a", 100, 11).is_ok(),
             "jti is per issuer"
@@ -241,15 +262,15 @@ mod tests {
         for j in ["a", "b", "c"] {
             r.consume(&mut m, "i", j, 50, 0).unwrap();
         }
-        assert_eq!(
-            r.consume(&mut m, "i", "d", 50, 1),
-            Err(Reason::ReplayStoreUnavailable)
-        );
-        assert_eq!(
-            r.consume(&mut m, "i", "d", 90, 50)
-                .map(|p| p.bucket_entries),
-            Ok(1)
-        );
+        assert_eq!(r.live_entries(&mut m, 1), 3);
+        let refused = r.consume(&mut m, "i", "d", 50, 1).unwrap_err();
+        assert_eq!(refused.reason, Reason::ReplayStoreUnavailable);
+        assert!(refused.pressure.bucket_full);
+        let accepted = r
+            .consume(&mut m, "i", "d", 90, 50)
+            .map(|p| p.bucket_entries);
+        assert_eq!(accepted, Ok(1));
+        assert_eq!(r.live_entries(&mut m, 50), 1);
     }
 
     /// A store where another worker writes between our read and our write, `races` times.
@@ -298,7 +319,8 @@ mod tests {
             rival: Some((r.clone(), "same")),
         };
         assert_eq!(
-            r.consume(&mut racy, "i", "same", 100, 0),
+            r.consume(&mut racy, "i", "same", 100, 0)
+                .map_err(|e| e.reason),
             Err(Reason::JtiReplay)
         );
     }
@@ -312,14 +334,14 @@ mod tests {
             rival: None,
         };
         assert_eq!(
-            r.consume(&mut racy, "i", "x", 100, 0),
+            r.consume(&mut racy, "i", "x", 100, 0).map_err(|e| e.reason),
             Err(Reason::ReplayStoreUnavailable)
         );
 
         let (r, mut m) = store(64);
         m.set(&r.key(0), &[1, 2, 3], None).unwrap();
         assert_eq!(
-            r.consume(&mut m, "i", "x", 100, 0),
+            r.consume(&mut m, "i", "x", 100, 0).map_err(|e| e.reason),
             Err(Reason::ReplayStoreUnavailable)
         );
     }

@@ -65,11 +65,7 @@ impl Engine {
         let credential_presented = req.first(headers::AUTHORIZATION).is_some();
         let mut facts = Facts::default();
         let deny = |reason: Reason, facts: &Facts| {
-            HeadersVerdict::Deny(Denial {
-                reason,
-                credential_presented,
-                facts: facts.clone(),
-            })
+            HeadersVerdict::Deny(Denial::new(reason, credential_presented, facts.clone()))
         };
 
         if cfg
@@ -184,11 +180,7 @@ impl Engine {
             audience,
             mut facts,
         } = pending;
-        let deny = |reason: Reason, facts: Facts| Denial {
-            reason,
-            credential_presented: true,
-            facts,
-        };
+        let deny = |reason: Reason, facts: Facts| Denial::new(reason, true, facts);
         if self.body_too_large(body.len()) {
             return Err(deny(Reason::BodyTooLarge, facts));
         }
@@ -205,7 +197,10 @@ impl Engine {
                 facts.allow_detail = Some("verified");
                 Ok(Admitted { facts, pressure })
             }
-            Err(reason) => Err(deny(reason, facts)),
+            Err(refused) => Err(Denial {
+                replay: Some(refused.pressure),
+                ..deny(refused.reason, facts)
+            }),
         }
     }
 

@@ -20,6 +20,7 @@ pub const METRIC_GAUGE: u32 = 1;
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_log(level: u32, data: *const u8, size: usize) -> Status;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> Status;
     fn proxy_get_current_time_nanoseconds(out: *mut u64) -> Status;
     fn proxy_get_buffer_bytes(
         kind: u32,
@@ -90,6 +91,15 @@ unsafe fn owned(data: *mut u8, size: usize) -> Vec<u8> {
 pub fn log(level: u32, message: &str) {
     // Nothing useful can be done if logging itself fails.
     let _ = unsafe { proxy_log(level, message.as_ptr(), message.len()) };
+}
+
+pub fn set_tick_period_ms(period: u32) -> Result<(), Status> {
+    check(unsafe { proxy_set_tick_period_milliseconds(period) })
+}
+
+/// The VM's linear memory in bytes (wasm pages are 64 KiB).
+pub fn memory_bytes() -> usize {
+    core::arch::wasm32::memory_size(0) * 65_536
 }
 
 pub fn now_nanos() -> Result<u64, Status> {

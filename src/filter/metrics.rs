@@ -3,6 +3,7 @@
 
 use super::abi;
 use crate::reason::Reason;
+use crate::replay::Pressure;
 
 pub struct Metrics {
     allow: u32,
@@ -10,7 +11,9 @@ pub struct Metrics {
     exempt: u32,
     by_reason: Vec<(Reason, u32)>,
     cas_retries: u32,
-    bucket_entries: u32,
+    full_buckets: u32,
+    entries: u32,
+    memory: u32,
     pub config_loads: u32,
     pub config_rejections: u32,
 }
@@ -20,6 +23,7 @@ impl Metrics {
     /// the host then ignores, so metrics never decide anything.
     pub fn define() -> Metrics {
         let counter = |name: &str| abi::define_metric(abi::METRIC_COUNTER, name).unwrap_or(0);
+        let gauge = |name: &str| abi::define_metric(abi::METRIC_GAUGE, name).unwrap_or(0);
         Metrics {
             allow: counter("proofgate.decisions.allow"),
             deny: counter("proofgate.decisions.deny"),
@@ -29,11 +33,9 @@ impl Metrics {
                 .map(|r| (*r, counter(&format!("proofgate.deny.{}", r.code()))))
                 .collect(),
             cas_retries: counter("proofgate.replay.cas_retries"),
-            bucket_entries: abi::define_metric(
-                abi::METRIC_GAUGE,
-                "proofgate.replay.last_bucket_entries",
-            )
-            .unwrap_or(0),
+            full_buckets: counter("proofgate.replay.full_buckets"),
+            entries: gauge("proofgate.replay.entries"),
+            memory: gauge("proofgate.vm.memory_bytes"),
             config_loads: counter("proofgate.config.loads"),
             config_rejections: counter("proofgate.config.rejections"),
         }
@@ -50,13 +52,21 @@ impl Metrics {
         }
     }
 
-    pub fn replay(&self, cas_retries: u32, bucket_entries: usize) {
-        if cas_retries > 0 {
-            abi::increment_metric(self.cas_retries, i64::from(cas_retries));
+    pub fn replay(&self, pressure: &Pressure) {
+        if pressure.cas_retries > 0 {
+            abi::increment_metric(self.cas_retries, i64::from(pressure.cas_retries));
         }
+        if pressure.bucket_full {
+            abi::increment_metric(self.full_buckets, 1);
+        }
+    }
+
+    /// Gauges refreshed on the root context's tick.
+    pub fn gauges(&self, replay_entries: usize, memory_bytes: usize) {
         abi::record_metric(
-            self.bucket_entries,
-            u64::try_from(bucket_entries).unwrap_or(u64::MAX),
+            self.entries,
+            u64::try_from(replay_entries).unwrap_or(u64::MAX),
         );
+        abi::record_metric(self.memory, u64::try_from(memory_bytes).unwrap_or(u64::MAX));
     }
 }

@@ -20,6 +20,9 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
 
+/// How often the replay-entries and memory gauges are refreshed.
+const GAUGE_PERIOD_MS: u32 = 5_000;
+
 pub fn install() {
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
@@ -43,6 +46,9 @@ impl RootContext for Root {
             Ok(engine) => {
                 abi::increment_metric(metrics.config_loads, 1);
                 self.engine = Some(Rc::new(engine));
+                self.on_tick();
+                // Gauges only; a host without timers still enforces everything.
+                let _ = abi::set_tick_period_ms(GAUGE_PERIOD_MS);
                 true
             }
             Err(message) => {
@@ -53,6 +59,15 @@ impl RootContext for Root {
                 );
                 false
             }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if let (Some(engine), Some(metrics)) = (&self.engine, &self.metrics) {
+            let entries = now_seconds().map_or(0, |now| {
+                engine.replay.live_entries(&mut store::HostStore, now)
+            });
+            metrics.gauges(entries, abi::memory_bytes());
         }
     }
 
@@ -141,11 +156,7 @@ impl HttpContext for Http {
         if engine.body_too_large(body_size) {
             let facts = self.pending.take().map(|p| p.facts).unwrap_or_default();
             let request = self.request.take();
-            let denial = Denial {
-                reason: Reason::BodyTooLarge,
-                credential_presented: true,
-                facts,
-            };
+            let denial = Denial::new(Reason::BodyTooLarge, true, facts);
             return self.deny(denial, request.as_ref());
         }
         if !end_of_stream {
@@ -174,11 +185,7 @@ impl Http {
         match abi::get_buffer(abi::REQUEST_BODY, 0, body_size) {
             Ok(body) => self.finish(*pending, &request, &body),
             Err(_) => {
-                let denial = Denial {
-                    reason: Reason::InternalError,
-                    credential_presented: true,
-                    facts: pending.facts,
-                };
+                let denial = Denial::new(Reason::InternalError, true, pending.facts);
                 self.deny(denial, Some(&request))
             }
         }
@@ -194,10 +201,7 @@ impl Http {
         match engine.check_body(pending, request, body, &mut store::HostStore, now) {
             Ok(admitted) => {
                 if let Some(m) = &self.metrics {
-                    m.replay(
-                        admitted.pressure.cas_retries,
-                        admitted.pressure.bucket_entries,
-                    );
+                    m.replay(&admitted.pressure);
                 }
                 self.allow(&admitted.facts, request, false)
             }
@@ -208,11 +212,7 @@ impl Http {
     fn allow(&mut self, facts: &Facts, request: &RequestView, exempt: bool) -> Action {
         let Some(event_id) = EventId::random() else {
             return self.deny(
-                Denial {
-                    reason: Reason::InternalError,
-                    credential_presented: false,
-                    facts: facts.clone(),
-                },
+                Denial::new(Reason::InternalError, false, facts.clone()),
                 Some(request),
             );
         };
@@ -235,11 +235,7 @@ impl Http {
         }
         if !edits_ok {
             return self.deny(
-                Denial {
-                    reason: Reason::InternalError,
-                    credential_presented: true,
-                    facts: facts.clone(),
-                },
+                Denial::new(Reason::InternalError, true, facts.clone()),
                 Some(request),
             );
         }
@@ -273,6 +269,9 @@ impl Http {
         self.record(Some(denial.reason), &denial.facts, &event_id, request);
         if let Some(m) = &self.metrics {
             m.denied(denial.reason);
+            if let Some(p) = denial.replay {
+                m.replay(&p);
+            }
         }
         Action::Pause
     }
@@ -327,11 +326,7 @@ impl Http {
 }
 
 fn internal() -> Denial {
-    Denial {
-        reason: Reason::InternalError,
-        credential_presented: false,
-        facts: Facts::default(),
-    }
+    Denial::new(Reason::InternalError, false, Facts::default())
 }
 
 fn read_request() -> Option<RequestView> {
