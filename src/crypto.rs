@@ -1,12 +1,44 @@
-//! The one seam to the Ed25519 backend (RFC 8032, strict): canonical `S < L`, canonical point
-//! encodings, small-order public keys and `R` refused. Everything else in proofgate calls only
-//! this module, so the backend can be swapped after it is measured (DESIGN.md section 9).
+//! The one seam to Ed25519 verification (RFC 8032), strict: `S` must be canonical (`S < L`),
+//! point encodings canonical, small-order keys refused at load and small-order `R` refused, and
+//! the cofactorless equation `[S]B = R + [k]A` checked by comparing encodings. Everything else in
+//! proofgate calls only this module (DESIGN.md section 9).
+//!
+//! Keys known in advance (trust material) can carry a fixed-base precomputed table of their
+//! multiples, built once at configuration load (about 30 KB each): verification is then two
+//! fixed-base multiplications, which in V8 cost well under one variable-base double
+//! multiplication. Keys seen only at request time take the variable-base path.
 
-use ed25519_compact::{PublicKey, Signature};
+use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsBasepointTable, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::BasepointTable;
+use sha2::{Digest, Sha512};
+use std::sync::Arc;
 
 /// A validated Ed25519 public key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifyingKey(PublicKey);
+#[derive(Clone)]
+pub struct VerifyingKey {
+    bytes: [u8; 32],
+    point: EdwardsPoint,
+    table: Option<Arc<EdwardsBasepointTable>>,
+}
+
+impl core::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("bytes", &crate::b64::encode(&self.bytes))
+            .field("precomputed", &self.table.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for VerifyingKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for VerifyingKey {}
 
 /// Why key bytes were refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,22 +52,64 @@ pub enum KeyError {
 impl VerifyingKey {
     /// Validates 32 key bytes.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
-        let key = PublicKey::new(*bytes);
-        match key.validate() {
-            Ok(()) => Ok(VerifyingKey(key)),
-            Err(ed25519_compact::Error::WeakPublicKey) => Err(KeyError::WeakKey),
-            Err(_) => Err(KeyError::NotAPoint),
+        let point = CompressedEdwardsY(*bytes)
+            .decompress()
+            .ok_or(KeyError::NotAPoint)?;
+        // decompress() reduces y mod p; only the canonical spelling is the key.
+        if point.compress().as_bytes() != bytes {
+            return Err(KeyError::NotAPoint);
         }
+        if point.is_small_order() {
+            return Err(KeyError::WeakKey);
+        }
+        Ok(VerifyingKey {
+            bytes: *bytes,
+            point,
+            table: None,
+        })
+    }
+
+    /// The same key with a precomputed table of its multiples (about 30 KB).
+    pub fn with_table(mut self) -> Self {
+        self.table = Some(Arc::new(EdwardsBasepointTable::create(&self.point)));
+        self
+    }
+
+    pub fn has_table(&self) -> bool {
+        self.table.is_some()
     }
 
     /// True only if `signature` is a valid strict Ed25519 signature of `message` by this key.
     pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
-        self.0.verify(message, &Signature::new(*signature)).is_ok()
+        let mut r_bytes = [0u8; 32];
+        let mut s_bytes = [0u8; 32];
+        r_bytes.copy_from_slice(&signature[..32]);
+        s_bytes.copy_from_slice(&signature[32..]);
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
+            return false;
+        };
+        match CompressedEdwardsY(r_bytes).decompress() {
+            Some(r) if !r.is_small_order() => {}
+            _ => return false,
+        }
+        let hash: [u8; 64] = Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(self.bytes)
+            .chain_update(message)
+            .finalize()
+            .into();
+        let k = Scalar::from_bytes_mod_order_wide(&hash);
+        let expected_r = match &self.table {
+            Some(table) => ED25519_BASEPOINT_TABLE.mul_base(&s) - table.mul_base(&k),
+            None => EdwardsPoint::vartime_double_scalar_mul_basepoint(&(-k), &self.point, &s),
+        };
+        // Comparing encodings also refuses a non-canonical R.
+        expected_r.compress().as_bytes() == &r_bytes
     }
 
     /// The raw 32 key bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 }
 
@@ -80,13 +154,19 @@ mod tests {
     #[test]
     fn rfc8032_vectors_verify_and_bit_flips_fail() {
         for (pk, m, sig) in RFC8032 {
-            let key = VerifyingKey::from_bytes(&hex::<32>(pk)).unwrap();
-            let sig = hex::<64>(sig);
-            assert!(key.verify(&msg(m), &sig));
-            let mut bad = sig;
-            bad[10] ^= 1;
-            assert!(!key.verify(&msg(m), &bad));
-            assert!(!key.verify(b"other message", &sig));
+            let plain = VerifyingKey::from_bytes(&hex::<32>(pk)).unwrap();
+            let tabled = plain.clone().with_table();
+            for key in [plain, tabled] {
+                let sig = hex::<64>(sig);
+                assert!(key.verify(&msg(m), &sig));
+                let mut bad = sig;
+                bad[10] ^= 1;
+                assert!(!key.verify(&msg(m), &bad));
+                bad = sig;
+                bad[40] ^= 1;
+                assert!(!key.verify(&msg(m), &bad));
+                assert!(!key.verify(b"other message", &sig));
+            }
         }
     }
 

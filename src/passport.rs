@@ -159,7 +159,7 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Passport, (Reaso
         return fail(Reason::InvalidPassportSignature, &partial);
     }
 
-    let passport = match validate_claims(kid, claims) {
+    let passport = match validate_claims(kid, claims, config) {
         Some(p) => p,
         None => return fail(Reason::InvalidPassportClaims, &partial),
     };
@@ -177,11 +177,15 @@ fn json_object<T: serde::de::DeserializeOwned>(segment: &str) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn validate_claims(kid: &str, c: RawClaims) -> Option<Passport> {
+fn validate_claims(kid: &str, c: RawClaims, config: &Config) -> Option<Passport> {
     let cnf = c.cnf?;
     let cnf = cnf.as_object()?;
     let key_text = claim_str(cnf.get("public_key_b64url"))?;
-    let cnf_key = VerifyingKey::from_bytes(&b64::decode_array::<32>(&key_text)?).ok()?;
+    let key_bytes = b64::decode_array::<32>(&key_text)?;
+    let cnf_key = match config.precomputed_key(&key_bytes) {
+        Some(known) => known.clone(),
+        None => VerifyingKey::from_bytes(&key_bytes).ok()?,
+    };
     let aud = match c.aud? {
         Value::String(s) => s,
         Value::Array(items) => match items.into_iter().next()? {

@@ -115,6 +115,16 @@ impl Config {
         parse_root(Node::root(&value))
     }
 
+    /// A trust-material key with these bytes that carries a precomputed table, so a passport
+    /// whose `cnf` key is its issuer's own key (the software-caller shape) reuses the table.
+    pub fn precomputed_key(&self, bytes: &[u8; 32]) -> Option<&crate::crypto::VerifyingKey> {
+        self.issuers
+            .iter()
+            .flat_map(|i| i.keys.iter())
+            .map(|k| &k.key)
+            .find(|k| k.has_table() && k.as_bytes() == bytes)
+    }
+
     /// The trusted issuer entry named `iss`.
     pub fn issuer(&self, iss: &str) -> Option<&TrustedIssuer> {
         self.issuers.iter().find(|i| i.issuer == iss)

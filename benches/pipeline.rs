@@ -1,0 +1,54 @@
+//! Native micro-benchmark of the core verify pipeline for one passport + proof request: route,
+//! passport parse, two Ed25519 verifications, claims, policy, transcript rebuild, replay consume.
+//! `cargo bench --bench pipeline` prints ns per request; `PIPELINE_ITERS=N` sets the count
+//! and `PIPELINE_PREPARE=M` how many are signed up front (bench/callgrind.sh runs two counts with
+//! the same M under callgrind and reports the difference per request, a stable instruction count).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use proofgate::replay::MemoryStore;
+use proofgate::verify::{Engine, HeadersVerdict};
+use serde_json::json;
+use std::time::Instant;
+
+fn main() {
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    let iters = env("PIPELINE_ITERS").unwrap_or(2000);
+    // Signing cost must not scale with the measured count: prepare the same number every run.
+    let prepare = env("PIPELINE_PREPARE").unwrap_or(iters).max(iters);
+    let engine = Engine::new(config(&config_json()), NOW - 10);
+    let mut store = MemoryStore::default();
+    engine.replay.create_buckets(&mut store).unwrap();
+    let req = Req::post_order();
+    // Signing is not measured: every request is prepared first, each with its own jti.
+    let prepared: Vec<_> = (0..prepare)
+        .map(|i| {
+            let mut claims = claims();
+            claims["jti"] = json!(format!("jti-bench-{i}"));
+            let headers = req.sign(&claims, &["content-type", "x-trustplane-nonce"]);
+            req.view(&headers)
+        })
+        .collect();
+
+    let start = Instant::now();
+    for view in &prepared[..iters] {
+        let HeadersVerdict::NeedBody(pending) = engine.check_headers(view, NOW) else {
+            panic!("headers phase denied");
+        };
+        engine
+            .check_body(*pending, view, &req.body, &mut store, NOW)
+            .unwrap();
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "pipeline: {iters} requests, {:.1} µs per request (passport + proof, 2 Ed25519 verifications)",
+        elapsed.as_secs_f64() * 1e6 / iters as f64
+    );
+}
