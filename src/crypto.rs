@@ -88,10 +88,6 @@ impl VerifyingKey {
         let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
             return false;
         };
-        match CompressedEdwardsY(r_bytes).decompress() {
-            Some(r) if !r.is_small_order() => {}
-            _ => return false,
-        }
         let hash: [u8; 64] = Sha512::new()
             .chain_update(r_bytes)
             .chain_update(self.bytes)
@@ -103,8 +99,9 @@ impl VerifyingKey {
             Some(table) => ED25519_BASEPOINT_TABLE.mul_base(&s) - table.mul_base(&k),
             None => EdwardsPoint::vartime_double_scalar_mul_basepoint(&(-k), &self.point, &s),
         };
-        // Comparing encodings also refuses a non-canonical R.
-        expected_r.compress().as_bytes() == &r_bytes
+        // Comparing with the canonical encoding of [S]B - [k]A refuses a non-canonical R without
+        // decompressing it; an R that matches is that point, so its order is checked on it.
+        expected_r.compress().as_bytes() == &r_bytes && !expected_r.is_small_order()
     }
 
     /// The raw 32 key bytes.

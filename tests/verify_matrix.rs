@@ -834,3 +834,23 @@ fn route_id_mode_without_bundle_allows_any_trusted_issuer() {
         Err(Reason::InsufficientKeyBinding)
     );
 }
+
+#[test]
+fn software_caller_passport_reuses_the_trust_material_table() {
+    let cfg = config(&config_json());
+    let key = &cfg.issuers[0].keys[0].key;
+    assert!(key.has_table());
+    let t = passport(&claims());
+    let p = proofgate::passport::verify(&t, &cfg, NOW).unwrap();
+    assert!(
+        p.cnf_key.has_table(),
+        "cnf key equal to the issuer key must take the table path"
+    );
+    // A cnf key that is not in the trust material takes the variable-base path.
+    let other = with_claim(
+        &["cnf", "public_key_b64url"],
+        json!(pub_b64(&key_from_seed(9))),
+    );
+    let p = proofgate::passport::verify(&passport(&other), &cfg, NOW).unwrap();
+    assert!(!p.cnf_key.has_table());
+}

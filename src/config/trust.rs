@@ -26,11 +26,22 @@ impl TrustedIssuer {
     }
 }
 
+/// How many trust-material keys get a precomputed table (about 30 KB each); keys beyond this
+/// verify on the variable-base path, which is correct but slower.
+pub const MAX_PRECOMPUTED_KEYS: usize = 64;
+
 pub(super) fn parse(n: &Node<'_>) -> Result<Vec<TrustedIssuer>> {
     let obj = n.object(Some(&["issuers"]))?;
-    let issuers = obj
+    let mut issuers = obj
         .array("issuers", |n| parse_issuer(&n))?
         .unwrap_or_default();
+    for key in issuers
+        .iter_mut()
+        .flat_map(|i| i.keys.iter_mut())
+        .take(MAX_PRECOMPUTED_KEYS)
+    {
+        key.key = key.key.clone().with_table();
+    }
     if issuers.is_empty() {
         return obj.err("issuers", "must list at least one issuer");
     }
