@@ -11,6 +11,7 @@ A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg). Never trust it anywhere real.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import secrets
 from collections.abc import Mapping
@@ -95,21 +96,36 @@ def issue(
     ttl: float = DEFAULTS["ttl"],
     now: datetime | float | None = None,
     jti: str = "",
+    extra_claims: Mapping[str, Any] | None = None,
 ) -> IssuedPassport:
-    """Issue a passport with the SDK (cnf binds the same key that signs it)."""
-    return issue_passport(
+    """Issue a passport with the SDK (cnf binds the same key that signs it).
+
+    `extra_claims` (e.g. `{"ctx": {...}, "provenance": {...}}`) are added to the SDK's claims, or
+    replace one of them, and the token is re-signed with the same key in the SDK's JWS shape
+    (same header segment, compact JSON). Without them the SDK's token is returned unchanged.
+    """
+    key = key or key_from_seed()
+    issued = issue_passport(
         PassportOptions(
             issuer=issuer,
             subject=subject,
             audience=audience,
             trust_domain=trust_domain,
             key_id=kid,
-            private_key=key or key_from_seed(),
+            private_key=key,
             ttl=timedelta(seconds=ttl),
             now=_as_datetime(now),
             jti=jti,
         )
     )
+    if not extra_claims:
+        return issued
+    header64, payload64, _ = issued.token.split(".")
+    claims = {**json.loads(b64url_decode(payload64)), **extra_claims}
+    payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    unsigned = f"{header64}.{b64url(payload)}"
+    token = f"{unsigned}.{b64url(key.sign(unsigned.encode('ascii')))}"
+    return dataclasses.replace(issued, token=token)
 
 
 def sign(
@@ -132,7 +148,7 @@ def sign(
 
     `passport` signs with a ready-made token instead of issuing one (the SDK reads its payload
     for aud/jti/iat/cnf, and `key` must be the cnf key); otherwise `passport_overrides`
-    (issuer, subject, audience, trust_domain, kid, ttl, now, jti) go to `issue`.
+    (issuer, subject, audience, trust_domain, kid, ttl, now, jti, extra_claims) go to `issue`.
     """
     method = method.strip().upper()
     key = key or key_from_seed()

@@ -3,7 +3,7 @@
 //! has its own [`Reason`]; nothing after a failed step runs.
 
 use crate::b64;
-use crate::config::Config;
+use crate::config::{Config, Revocation};
 use crate::crypto::VerifyingKey;
 use crate::reason::Reason;
 use crate::signer::SignerClass;
@@ -157,6 +157,25 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Passport, (Reaso
         .verify(&token.as_bytes()[..signing_input_len], &signature)
     {
         return fail(Reason::InvalidPassportSignature, &partial);
+    }
+    // Revocation comes right after the signature (DESIGN.md section 7), before claims are
+    // validated, so it reads the raw claims; an unreadable `iat` cannot prove a passport was
+    // issued after a subject's cutoff, so it counts as before it.
+    if let Some(bundle) = &config.bundle {
+        let iat = claims.iat.as_ref().and_then(Value::as_i64);
+        let revoked = bundle.revocations.iter().any(|r| match r {
+            Revocation::Jti(jti) => partial.jti.as_deref() == Some(jti.as_str()),
+            Revocation::SubjectBefore { sub, not_before } => {
+                partial.sub.as_deref() == Some(sub.as_str()) && iat.is_none_or(|t| t < *not_before)
+            }
+            Revocation::Key {
+                issuer,
+                kid: revoked_kid,
+            } => partial.iss.as_deref() == Some(issuer.as_str()) && kid == revoked_kid,
+        });
+        if revoked {
+            return fail(Reason::Revoked, &partial);
+        }
     }
 
     let passport = match validate_claims(kid, claims, config) {

@@ -3,7 +3,7 @@
 //! the one point where the shell must wait: everything that needs only headers runs first, so a
 //! bad passport is refused before any body is buffered.
 
-use crate::config::{Bundle, Config, Freshness, Revocation, Route, Routing};
+use crate::config::{Bundle, Config, Freshness, Route, Routing};
 use crate::decision::{Denial, Facts};
 use crate::headers;
 use crate::passport::{self, Passport};
@@ -123,11 +123,6 @@ impl Engine {
         facts.trust_domain = Some(passport.trust_domain.clone());
         facts.jti = Some(passport.jti.clone());
         facts.key_binding = Some(passport.key_binding.name().to_string());
-        if let Some(bundle) = bundle {
-            if is_revoked(bundle, &passport) {
-                return deny(Reason::Revoked, &facts);
-            }
-        }
 
         if let Err(reason) = policy::check_identity(&passport, cfg, &audience) {
             return deny(reason, &facts);
@@ -244,12 +239,4 @@ fn check_without_bundle(
         return Err((Reason::InsufficientKeyBinding, minimum));
     }
     Ok(minimum)
-}
-
-fn is_revoked(bundle: &Bundle, p: &Passport) -> bool {
-    bundle.revocations.iter().any(|r| match r {
-        Revocation::Jti(jti) => *jti == p.jti,
-        Revocation::SubjectBefore { sub, not_before } => *sub == p.sub && p.iat < *not_before,
-        Revocation::Key { issuer, kid } => *issuer == p.iss && *kid == p.kid,
-    })
 }

@@ -606,6 +606,39 @@ fn revocations() {
         let mut c = Case::new(cfg);
         assert_eq!(c.signed(&r, &claims_for), Err(Reason::Revoked), "{rev}");
     }
+    // Revocation is decided right after the signature: before claims and time.
+    let mut cfg = config_json();
+    cfg["policy_bundle"]["revocations"] = json!([{"jti": "jti-test-0001"}]);
+    let mut c = Case::new(cfg);
+    let mut expired = claims();
+    expired["exp"] = json!(NOW - 60);
+    assert_eq!(c.signed(&r, &expired), Err(Reason::Revoked));
+    assert_eq!(
+        c.signed(&r, &with_claim(&["aud"], json!(7))),
+        Err(Reason::Revoked)
+    );
+    let forged = sign_jws(
+        &json!({"alg": "EdDSA", "kid": KID}),
+        &claims(),
+        &key_from_seed(100),
+    );
+    let h = r.sign(&claims(), &SIGNED);
+    let mut h: Vec<(String, String)> = h
+        .into_iter()
+        .filter(|(n, _)| n != "authorization")
+        .collect();
+    h.push(("authorization".into(), format!("Bearer {forged}")));
+    assert_eq!(
+        c.decide(&r.view(&h), &[], NOW),
+        Err(Reason::InvalidPassportSignature)
+    );
+    // A subject cutoff with an unreadable iat fails closed.
+    let mut cfg = config_json();
+    cfg["policy_bundle"]["revocations"] = json!([{"sub": SUBJECT, "not_before": NOW - 99}]);
+    assert_eq!(
+        Case::new(cfg).signed(&r, &with_claim(&["iat"], json!("soon"))),
+        Err(Reason::Revoked)
+    );
     // Issued at or after the cutoff is fine.
     let mut cfg = config_json();
     cfg["policy_bundle"]["revocations"] = json!([{"sub": SUBJECT, "not_before": NOW - 100}]);

@@ -200,7 +200,7 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Bundle> {
 fn parse_route(
     n: &Node<'_>,
     audience: Option<String>,
-    default_freshness: Option<Freshness>,
+    default_freshness: FreshnessSpec,
 ) -> Result<Route> {
     let r = n.object(None)?;
     let route_id = r.required_string("route_id")?;
@@ -221,9 +221,8 @@ fn parse_route(
             "must list at least one source (a route nobody may call is a config error)",
         );
     }
-    let freshness = freshness(&r, "freshness_class", "max_staleness_seconds")?
-        .or(default_freshness)
-        .unwrap_or(Freshness::Unknown);
+    let freshness =
+        freshness(&r, "freshness_class", "max_staleness_seconds")?.resolve(default_freshness);
     Ok(Route {
         route_id,
         method,
@@ -235,18 +234,53 @@ fn parse_route(
     })
 }
 
-fn freshness(obj: &Obj<'_>, class_key: &str, staleness_key: &str) -> Result<Option<Freshness>> {
-    let staleness = obj.child(staleness_key, |n| match n.value.as_i64() {
+/// A freshness class and maximum staleness as written, before route and bundle defaults combine.
+#[derive(Debug, Clone, Copy, Default)]
+struct FreshnessSpec {
+    class: Option<FreshnessClass>,
+    max_staleness: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum FreshnessClass {
+    Realtime,
+    Bounded,
+    OfflineOk,
+}
+
+impl FreshnessSpec {
+    /// The route's own values win field by field over the bundle defaults, so a route that only
+    /// tightens `max_staleness_seconds` keeps the default class with its own limit.
+    fn resolve(self, default: FreshnessSpec) -> Freshness {
+        let max = self
+            .max_staleness
+            .or(default.max_staleness)
+            .filter(|s| *s > 0);
+        match self.class.or(default.class) {
+            Some(FreshnessClass::Realtime) => Freshness::Realtime,
+            Some(FreshnessClass::Bounded) => Freshness::Bounded(max),
+            Some(FreshnessClass::OfflineOk) => Freshness::OfflineOk,
+            None => Freshness::Unknown,
+        }
+    }
+}
+
+fn freshness(obj: &Obj<'_>, class_key: &str, staleness_key: &str) -> Result<FreshnessSpec> {
+    let max_staleness = obj.child(staleness_key, |n| match n.value.as_i64() {
         Some(v) => Ok(v),
         None => n.err("must be an integer"),
     })?;
-    obj.child(class_key, |n| match reader::string(&n)?.as_str() {
-        "realtime" => Ok(Freshness::Realtime),
-        "bounded" => Ok(Freshness::Bounded(staleness.filter(|s| *s > 0))),
-        "offline-ok" | "offline_ok" => Ok(Freshness::OfflineOk),
+    let class = obj.child(class_key, |n| match reader::string(&n)?.as_str() {
+        "realtime" => Ok(FreshnessClass::Realtime),
+        "bounded" => Ok(FreshnessClass::Bounded),
+        "offline-ok" | "offline_ok" => Ok(FreshnessClass::OfflineOk),
         other => n.err(format!(
             "unknown freshness class {other:?} (known: realtime, bounded, offline-ok)"
         )),
+    })?;
+    Ok(FreshnessSpec {
+        class,
+        max_staleness,
     })
 }
 

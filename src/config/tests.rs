@@ -431,6 +431,43 @@ fn bundle_tolerates_unknown_fields_and_exact_beside_template() {
 }
 
 #[test]
+fn route_freshness_fields_override_bundle_defaults_one_by_one() {
+    let route = |v: &Value| parse(v).unwrap().bundle.unwrap().routes[0].freshness;
+    let mut v = base();
+    v["policy_bundle"]["default_freshness_class"] = json!("bounded");
+    v["policy_bundle"]["default_max_staleness_seconds"] = json!(3600);
+    let r0 = v["policy_bundle"]["route_groups"][0]["routes"][0]
+        .as_object_mut()
+        .unwrap();
+    r0.remove("freshness_class");
+    r0.insert("max_staleness_seconds".into(), json!(1));
+    assert_eq!(
+        route(&v),
+        Freshness::Bounded(Some(1)),
+        "the route's tighter limit is kept"
+    );
+    let r0 = v["policy_bundle"]["route_groups"][0]["routes"][0]
+        .as_object_mut()
+        .unwrap();
+    r0.remove("max_staleness_seconds");
+    r0.insert("freshness_class".into(), json!("bounded"));
+    assert_eq!(
+        route(&v),
+        Freshness::Bounded(Some(3600)),
+        "the default limit fills in"
+    );
+    v["policy_bundle"]["route_groups"][0]["routes"][0]["freshness_class"] = json!("realtime");
+    assert_eq!(route(&v), Freshness::Realtime);
+    v["policy_bundle"]["default_max_staleness_seconds"] = json!(0);
+    v["policy_bundle"]["route_groups"][0]["routes"][0]["freshness_class"] = json!("bounded");
+    assert_eq!(
+        route(&v),
+        Freshness::Bounded(None),
+        "no positive limit: fails closed at request time"
+    );
+}
+
+#[test]
 fn not_json_is_rejected_at_the_root() {
     let e = Config::parse(b"{not json").unwrap_err();
     assert_eq!(e.path, "$");

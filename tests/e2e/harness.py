@@ -151,7 +151,9 @@ def bootstrap(*, upstream_port: int, plugin_config: dict[str, Any] | None, wasm:
     access_log_format = (
         '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%" %RESPONSE_CODE% '
         "%FILTER_STATE(wasm.proofgate.decision:PLAIN)% %FILTER_STATE(wasm.proofgate.reason:PLAIN)% "
-        "%REQ(X-REQUEST-ID)%\n"
+        "%REQ(X-REQUEST-ID)% route=%FILTER_STATE(wasm.proofgate.route_id:PLAIN)% "
+        "subject=%FILTER_STATE(wasm.proofgate.subject:PLAIN)% issuer=%FILTER_STATE(wasm.proofgate.issuer:PLAIN)% "
+        "event=%FILTER_STATE(wasm.proofgate.event_id:PLAIN)%\n"
     )
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -520,7 +522,7 @@ STATUS_BY_REASON = {
                      "invalid_passport_signature", "invalid_passport_claims", "passport_expired",
                      "passport_not_yet_valid", "passport_lifetime_exceeded",
                      "missing_request_proof", "invalid_request_proof", "request_binding_mismatch",
-                     "jti_replay"], 401),
+                     "jti_replay", "revoked"], 401),
     "body_too_large": 413,
     "replay_store_unavailable": 503,
 }
