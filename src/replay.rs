@@ -52,10 +52,20 @@ pub struct ReplayStore {
 }
 
 impl ReplayStore {
-    /// Up to 1024 buckets of at least 64 entries each, `max_entries` in total (rounded up).
+    /// Up to 1024 buckets holding `max_entries` live jtis between them. A jti's bucket is
+    /// chosen by hash, so bucket loads vary around the mean: each bucket gets headroom of
+    /// `5·√mean + 5` entries, which keeps the chance that any bucket fills before the store holds
+    /// `max_entries` below 1e-5 (a Poisson tail bound), while the total stays bounded (65,536 →
+    /// 1,024 × 109 = 111,616 slots, 1.8 MB of shared data). One bucket (`max_entries` < 128) is
+    /// exact.
     pub fn new(max_entries: usize) -> Self {
         let buckets = (max_entries / 64).clamp(1, 1024);
-        let per_bucket = max_entries.div_ceil(buckets).max(1);
+        let mean = max_entries.div_ceil(buckets).max(1);
+        let per_bucket = if buckets == 1 {
+            mean
+        } else {
+            mean + 5 * mean.isqrt() + 5
+        };
         ReplayStore {
             buckets: u32::try_from(buckets).unwrap_or(1024),
             per_bucket,
@@ -223,21 +233,34 @@ mod tests {
 
     #[test]
     fn layout_is_bounded() {
-        assert_eq!(
+        let layout = |n| {
             (
-                ReplayStore::new(65_536).buckets(),
-                ReplayStore::new(65_536).capacity()
-            ),
-            (1024, 65_536)
-        );
-        assert_eq!(
-            (
-                ReplayStore::new(10).buckets(),
-                ReplayStore::new(10).capacity()
-            ),
-            (1, 10)
-        );
-        assert_eq!(ReplayStore::new(100).capacity(), 100);
+                ReplayStore::new(n).buckets(),
+                ReplayStore::new(n).capacity(),
+            )
+        };
+        assert_eq!(layout(65_536), (1024, 1024 * 109));
+        assert_eq!(layout(4_194_304), (1024, 1024 * (4096 + 5 * 64 + 5)));
+        assert_eq!(layout(10), (1, 10));
+        assert_eq!(layout(100), (1, 100));
+        assert_eq!(layout(128), (2, 2 * (64 + 40 + 5)));
+    }
+
+    #[test]
+    fn a_full_default_store_holds_max_entries_without_refusing() {
+        let (r, mut m) = store(65_536);
+        for i in 0..65_536 {
+            if let Err(e) = r.consume(
+                &mut m,
+                "https://issuer.example",
+                &format!("jti-{i}"),
+                1_000,
+                0,
+            ) {
+                panic!("jti {i} refused: {e:?}");
+            }
+        }
+        assert_eq!(r.live_entries(&mut m, 0), 65_536);
     }
 
     #[test]
