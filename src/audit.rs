@@ -6,9 +6,42 @@ use crate::decision::Facts;
 use crate::event_id::EventId;
 use crate::reason::Reason;
 use crate::rfc3339;
-use serde_json::{Map, Value};
+use serde::Serialize;
 
 pub const LOG_PREFIX: &str = "proofgate.audit ";
+
+/// The event's fields, in schema order; optional ones are left out when unknown.
+#[derive(Serialize)]
+struct Event<'a> {
+    version: &'static str,
+    occurred_at: String,
+    component: &'static str,
+    outcome: &'static str,
+    accepted: bool,
+    reason_code: &'static str,
+    detail_reason: &'static str,
+    event_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audience: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issuer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_binding: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    required_key_binding: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transcript_sha256: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_version: Option<&'a str>,
+}
 
 /// The audit line (prefix included) for a decision: `None` reason means allow.
 pub fn line(
@@ -19,51 +52,42 @@ pub fn line(
     policy_version: Option<&str>,
     now: i64,
 ) -> String {
-    let mut m = Map::new();
-    let mut put = |k: &str, v: Value| {
-        m.insert(k.to_string(), v);
-    };
-    put("version", "trustplane-auth-audit-event-v0.1".into());
-    put("occurred_at", rfc3339::format_utc(now).into());
-    put("component", "adapter".into());
-    put(
-        "outcome",
-        if reason.is_none() { "allow" } else { "deny" }.into(),
-    );
-    put("accepted", reason.is_none().into());
-    put("reason_code", reason.map_or("allowed", Reason::code).into());
-    put(
-        "detail_reason",
-        match reason {
+    let event = Event {
+        version: "trustplane-auth-audit-event-v0.1",
+        occurred_at: rfc3339::format_utc(now),
+        component: "adapter",
+        outcome: if reason.is_none() { "allow" } else { "deny" },
+        accepted: reason.is_none(),
+        reason_code: reason.map_or("allowed", Reason::code),
+        detail_reason: match reason {
             Some(r) => r.code(),
             None => facts.allow_detail.unwrap_or("verified"),
-        }
-        .into(),
-    );
-    put("event_id", event_id.to_string().into());
-    let optional = [
-        ("request_id", request_id.map(str::to_string)),
-        ("route_id", facts.route_id.clone()),
-        ("audience", facts.audience.clone()),
-        ("issuer", facts.issuer.clone()),
-        ("subject", facts.subject.clone()),
-        ("jti", facts.jti.clone()),
-        ("key_binding", facts.key_binding.clone()),
-        ("required_key_binding", facts.required_key_binding.clone()),
-        ("transcript_sha256", facts.transcript_sha256.clone()),
-        ("policy_version", policy_version.map(str::to_string)),
-    ];
-    for (k, v) in optional {
-        if let Some(v) = v {
-            put(k, v.into());
-        }
+        },
+        event_id: event_id.to_string(),
+        request_id,
+        route_id: facts.route_id.as_deref(),
+        audience: facts.audience.as_deref(),
+        issuer: facts.issuer.as_deref(),
+        subject: facts.subject.as_deref(),
+        jti: facts.jti.as_deref(),
+        key_binding: facts.key_binding.as_deref(),
+        required_key_binding: facts.required_key_binding.as_deref(),
+        transcript_sha256: facts.transcript_sha256.as_deref(),
+        policy_version,
+    };
+    let mut out = String::from(LOG_PREFIX);
+    // Serialising borrowed strings and plain values cannot fail; keep the prefix-only line if
+    // it somehow does, rather than panic.
+    if let Ok(json) = serde_json::to_string(&event) {
+        out.push_str(&json);
     }
-    format!("{LOG_PREFIX}{}", Value::Object(m))
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn deny_and_allow_lines_parse_with_required_fields() {

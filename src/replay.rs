@@ -156,14 +156,64 @@ impl ReplayStore {
         refuse(Reason::ReplayStoreUnavailable, pressure)
     }
 
-    /// Live (unexpired) entries across every bucket, for the entries gauge. Unreadable buckets
-    /// count as empty: this is a metric, not a decision.
+    /// Live (unexpired) entries in bucket `i`; an unreadable bucket counts as empty (this feeds
+    /// a metric, never a decision).
+    pub fn live_in_bucket(&self, store: &mut dyn SharedStore, i: u32, now: i64) -> usize {
+        match store.get(&self.key(i)) {
+            Ok((Some(value), _)) => count_live(&value, now),
+            _ => 0,
+        }
+    }
+
+    /// Live entries across every bucket (tests; the shell uses [`LiveCounter`]).
     pub fn live_entries(&self, store: &mut dyn SharedStore, now: i64) -> usize {
         (0..self.buckets)
-            .filter_map(|i| store.get(&self.key(i)).ok())
-            .filter_map(|(v, _)| decode(v.as_deref().unwrap_or(&[FORMAT])))
-            .map(|entries| entries.iter().filter(|(_, exp)| *exp > now).count())
+            .map(|i| self.live_in_bucket(store, i, now))
             .sum()
+    }
+}
+
+/// The live-entries gauge, refreshed a slice of buckets per step so that no single timer tick
+/// reads the whole store (up to 1,024 buckets) and stalls a worker's event loop.
+#[derive(Debug, Clone)]
+pub struct LiveCounter {
+    counts: Vec<usize>,
+    cursor: u32,
+}
+
+impl LiveCounter {
+    /// Steps per full pass over the buckets.
+    pub const STEPS_PER_PASS: u32 = 8;
+
+    pub fn new(replay: &ReplayStore) -> Self {
+        LiveCounter {
+            counts: vec![0; replay.buckets as usize],
+            cursor: 0,
+        }
+    }
+
+    /// Re-reads the next slice of buckets and returns the current total.
+    pub fn step(&mut self, replay: &ReplayStore, store: &mut dyn SharedStore, now: i64) -> usize {
+        let slice = replay.buckets.div_ceil(Self::STEPS_PER_PASS);
+        for _ in 0..slice {
+            let i = self.cursor;
+            if let Some(count) = self.counts.get_mut(i as usize) {
+                *count = replay.live_in_bucket(store, i, now);
+            }
+            self.cursor = (i + 1) % replay.buckets;
+        }
+        self.counts.iter().sum()
+    }
+}
+
+/// Counts unexpired entries without decoding into a vector; a malformed bucket counts 0.
+fn count_live(bytes: &[u8], now: i64) -> usize {
+    match bytes.split_first() {
+        Some((&FORMAT, body)) if body.len() % ENTRY == 0 => body
+            .chunks_exact(ENTRY)
+            .filter(|c| c[8..].try_into().is_ok_and(|b| i64::from_be_bytes(b) > now))
+            .count(),
+        _ => 0,
     }
 }
 
@@ -261,6 +311,32 @@ mod tests {
             }
         }
         assert_eq!(r.live_entries(&mut m, 0), 65_536);
+    }
+
+    #[test]
+    fn live_counter_converges_in_one_pass_of_steps() {
+        let (r, mut m) = store(65_536);
+        for i in 0..500 {
+            r.consume(
+                &mut m,
+                "i",
+                &format!("j{i}"),
+                if i < 100 { 10 } else { 1_000 },
+                0,
+            )
+            .unwrap();
+        }
+        let mut counter = LiveCounter::new(&r);
+        let mut seen = 0;
+        for _ in 0..LiveCounter::STEPS_PER_PASS {
+            seen = counter.step(&r, &mut m, 5);
+        }
+        assert_eq!(seen, 500);
+        for _ in 0..LiveCounter::STEPS_PER_PASS {
+            seen = counter.step(&r, &mut m, 50);
+        }
+        assert_eq!(seen, 400, "expired entries drop out");
+        assert_eq!(r.live_entries(&mut m, 50), 400);
     }
 
     #[test]

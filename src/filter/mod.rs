@@ -13,6 +13,7 @@ use crate::decision::{self, Denial, Facts};
 use crate::event_id::EventId;
 use crate::headers;
 use crate::reason::Reason;
+use crate::replay::LiveCounter;
 use crate::request::RequestView;
 use crate::verify::{Engine, HeadersVerdict, Pending};
 use metrics::Metrics;
@@ -20,8 +21,9 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
 
-/// How often the replay-entries and memory gauges are refreshed.
-const GAUGE_PERIOD_MS: u32 = 5_000;
+/// Gauge timer: each tick re-reads one slice of the replay buckets (a full pass takes
+/// `LiveCounter::STEPS_PER_PASS` ticks, 4 s) and records the VM's memory.
+const GAUGE_PERIOD_MS: u32 = 500;
 
 pub fn install() {
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -32,6 +34,7 @@ pub fn install() {
 struct Root {
     engine: Option<Rc<Engine>>,
     metrics: Option<Rc<Metrics>>,
+    live: Option<LiveCounter>,
 }
 
 impl Context for Root {}
@@ -45,6 +48,7 @@ impl RootContext for Root {
         match load(&metrics) {
             Ok(engine) => {
                 abi::increment_metric(metrics.config_loads, 1);
+                self.live = Some(LiveCounter::new(&engine.replay));
                 self.engine = Some(Rc::new(engine));
                 self.on_tick();
                 // Gauges only; a host without timers still enforces everything.
@@ -63,10 +67,10 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        if let (Some(engine), Some(metrics)) = (&self.engine, &self.metrics) {
-            let entries = now_seconds().map_or(0, |now| {
-                engine.replay.live_entries(&mut store::HostStore, now)
-            });
+        if let (Some(engine), Some(metrics), Some(live), Some(now)) =
+            (&self.engine, &self.metrics, &mut self.live, now_seconds())
+        {
+            let entries = live.step(&engine.replay, &mut store::HostStore, now);
             metrics.gauges(entries, abi::memory_bytes());
         }
     }

@@ -277,10 +277,10 @@ def test_log_allow_false_silences_allow_events_only(quiet: Gateway) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Last, so the 5 s gauge timer has mostly run while the tests above did.
+# Last, so the gauge timer (a full pass over the buckets every 4 s) has mostly run while the tests above did.
 
 
 def test_replay_entries_gauge_counts_consumed_jtis(counted: Gateway, traffic: dict[str, Any]) -> None:
-    # Refreshed every 5 s by each VM's timer; the replayed request consumed nothing.
+    # Refreshed by each VM's timer, a full pass every 4 s; the replayed request consumed nothing.
     counted.wait_for(lambda: _proofgate_stats(counted)["replay.entries"] == 3, timeout=8.0,
                      what="replay.entries == 3")
