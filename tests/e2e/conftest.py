@@ -50,8 +50,4 @@ def gateway(request: pytest.FixtureRequest, wasm: Path,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Gateway]:
     """One Envoy + proofgate + echo upstream per test module. A module may set PLUGIN_CONFIG."""
     workdir = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
-    gw = harness.start_gateway(_plugin_config(request.module), workdir)
-    yield gw
-    errors = gw.wasm_errors()
-    gw.stop()
-    assert not errors, "wasm errors in envoy.log (trap/panic?):\n" + "\n".join(errors[-20:])
+    yield from harness.serve(_plugin_config(request.module), workdir)

@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
@@ -490,6 +490,22 @@ def start_gateway(plugin_config: dict[str, Any] | None, workdir: Path | None = N
     workdir = Path(workdir or tempfile.mkdtemp(prefix="proofgate-e2e-"))
     workdir.mkdir(parents=True, exist_ok=True)
     return Gateway(workdir, plugin_config).start()
+
+
+def stop_checked(gw: Gateway) -> None:
+    """Stop a gateway and fail if its wasm logged errors (a trap or panic) while it ran."""
+    errors = gw.wasm_errors()
+    gw.stop()
+    assert not errors, "wasm errors in envoy.log (trap/panic?):\n" + "\n".join(errors[-20:])
+
+
+def serve(plugin_config: dict[str, Any], workdir: Path) -> Iterator[Gateway]:
+    """A gateway for a pytest fixture: started, yielded, then stopped with `stop_checked`."""
+    gw = start_gateway(plugin_config, workdir)
+    try:
+        yield gw
+    finally:
+        stop_checked(gw)
 
 
 # ---------------------------------------------------------------------------------------------

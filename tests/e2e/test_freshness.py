@@ -73,12 +73,6 @@ def _denied(gw: Gateway, route_id: str, path: str, reason: str) -> None:
     assert event["route_id"] == route_id and "subject" not in event and "jti" not in event, event
 
 
-def _stop(gw: Gateway) -> None:
-    errors = gw.wasm_errors()
-    gw.stop()
-    assert not errors, "wasm errors in envoy.log:\n" + "\n".join(errors[-20:])
-
-
 @pytest.fixture(scope="module")
 def fresh_gateways(wasm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Started lazily by the expiry test (so it can ask each one while young); stopped at the end."""
@@ -91,7 +85,7 @@ def fresh_gateways(wasm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
     yield {"start": start, "started": started}
     for gw, _ in started.values():
-        _stop(gw)
+        harness.stop_checked(gw)
 
 
 def test_fresh_then_stale(fresh_gateways: dict[str, Any]) -> None:

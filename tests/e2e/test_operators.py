@@ -44,11 +44,7 @@ ACCESS_LINE = re.compile(
 
 def _own_gateway(config: dict[str, Any], name: str,
                  factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gw = harness.start_gateway(config, factory.mktemp(name))
-    yield gw
-    errors = gw.wasm_errors()
-    gw.stop()
-    assert not errors, "wasm errors in envoy.log:\n" + "\n".join(errors[-20:])
+    yield from harness.serve(config, factory.mktemp(name))
 
 
 def _proofgate_stats(gw: Gateway) -> dict[str, int]:

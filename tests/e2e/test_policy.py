@@ -289,11 +289,7 @@ def test_revoked_signing_key(gateway: Gateway) -> None:
 
 def _own_gateway(config: dict[str, Any], name: str,
                  factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gw = harness.start_gateway(config, factory.mktemp(name))
-    yield gw
-    errors = gw.wasm_errors()
-    gw.stop()
-    assert not errors, "wasm errors in envoy.log:\n" + "\n".join(errors[-20:])
+    yield from harness.serve(config, factory.mktemp(name))
 
 
 @pytest.fixture(scope="module")
