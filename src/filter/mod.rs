@@ -174,19 +174,18 @@ impl HttpContext for Http {
         if self.pending.is_none() {
             return Action::Continue;
         }
-        let size = abi::get_buffer(abi::REQUEST_BODY, 0, usize::MAX)
-            .map(|b| b.len())
-            .unwrap_or(0);
-        self.finish_buffered(size)
+        // Trailers end the stream: the whole buffered body is there.
+        self.finish_buffered(usize::MAX)
     }
 }
 
 impl Http {
-    fn finish_buffered(&mut self, body_size: usize) -> Action {
+    /// Decides with the buffered body (at most `max` bytes: the size Envoy reported).
+    fn finish_buffered(&mut self, max: usize) -> Action {
         let (Some(pending), Some(request)) = (self.pending.take(), self.request.take()) else {
             return self.deny(internal(), None);
         };
-        match abi::get_buffer(abi::REQUEST_BODY, 0, body_size) {
+        match abi::get_buffer(abi::REQUEST_BODY, 0, max) {
             Ok(body) => self.finish(*pending, &request, &body),
             Err(_) => {
                 let denial = Denial::new(Reason::InternalError, true, pending.facts);

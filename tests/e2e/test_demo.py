@@ -94,3 +94,15 @@ def test_printed_curl_is_allowed_once_and_bare_curl_is_refused(demo: None) -> No
     assert headers["www-authenticate"] == 'Bearer realm="proofgate"'
     assert json.loads(body) == {"allowed": False, "reason": "missing_passport",
                                 "event_id": headers["x-trustplane-event-id"]}
+
+
+def test_http2_request_with_body_is_verified(demo: None) -> None:
+    """The same signed POST over cleartext HTTP/2 (prior knowledge): the body arrives in DATA
+    frames and the stream ends separately, and the request still verifies exactly once."""
+    command = subprocess.run(SIGNED_POST, capture_output=True, text=True, check=True).stdout.strip()
+    args = shlex.split(command) + ["--http2-prior-knowledge"]
+    status, _, body = _curl(args)
+    assert status == 200, body
+    assert json.loads(body)["body"] == '{"order_id":"ord_123","amount":"42.00"}'
+    status, headers, _ = _curl(args)
+    assert (status, headers["x-trustplane-reason"]) == (401, "jti_replay")
