@@ -447,6 +447,7 @@ def run_proofgate(args: argparse.Namespace, name: str, label: str, method: str, 
     log(f"{name}: {label}")
     plugin = demo_plugin_config()
     plugin["replay"] = {"max_entries": args.bench_max_entries}
+    plugin.update(json.loads(args.plugin_override))
     cfg = bootstrap(args.port, args.admin_port, [wasm_filter(args.wasm, plugin)])
     authority = f"127.0.0.1:{args.port}"
     signing: list[tuple[int, float]] = []
@@ -1030,6 +1031,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--fill-entries", type=int, default=65536,
                    help="replay.max_entries (and distinct GETs sent) for the memory run; 0 skips it")
     p.add_argument("--jwt-tokens", type=int, default=1000, help="distinct tokens for jwt_authn")
+    p.add_argument("--plugin-override", default="{}",
+                   help='JSON merged into the proofgate plugin config of the throughput runs, for '
+                   'experiments with --only, e.g. \'{"audit": {"log_allow": false}}\'')
     p.add_argument("--sign-procs", type=int, default=max(1, os.cpu_count() or 1))
     p.add_argument("--only", default="", help="comma-separated config names, for debugging: "
                    "a-floor-get, a-floor-post, b-jwt-authn, b-jwt-authn-distinct, "

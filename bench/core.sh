@@ -26,17 +26,17 @@ fi
 
 cargo build --quiet --release --target wasm32-wasip1 --bench pipeline --no-default-features
 cargo bench --quiet --bench pipeline --no-run 2>/dev/null
-native=$(cargo bench --quiet --bench pipeline 2>/dev/null | tail -1)
+native=$(cargo bench --quiet --bench pipeline 2>/dev/null | grep '^pipeline:')
 echo "### Core pipeline per passport + proof request (route, passport, 2 signatures, policy, transcript, replay)"
 echo
 echo "- native (x86_64): ${native#pipeline: }"
 if command -v node >/dev/null 2>&1; then
   wasm=$(ls -t target/wasm32-wasip1/release/deps/pipeline-*.wasm | head -1)
-  v8=$(PIPELINE_ITERS=1000 node --no-warnings bench/pipeline-wasi.mjs "$wasm" | tail -1)
+  out=$(PIPELINE_ITERS=1000 node --no-warnings bench/pipeline-wasi.mjs "$wasm")
+  v8=$(grep '^pipeline:' <<<"$out")
   echo "- V8 (node WASI): ${v8#pipeline: }"
   v8_us=$(sed -n 's/.*requests, \([0-9.]*\) µs per request.*/\1/p' <<<"$v8")
-  table_us=$(node --no-warnings bench/crypto-v8/run.mjs bench/crypto-v8/target/wasm32-wasip1/release/crypto-v8.wasm \
-    | sed -n 's/^| proofgate seam, precomputed table | \([0-9.]*\) | .*/\1/p')
+  crypto_us=$(sed -n 's/^crypto: \([0-9.]*\) µs.*/\1/p' <<<"$out")
 fi
 
 command -v valgrind >/dev/null || { apt-get install -y valgrind >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y valgrind >/dev/null; }; }
@@ -56,16 +56,16 @@ per=$(( (hi_total - lo_total) / 100 ))
 per_verify=$(( (hi_verify - lo_verify) / 100 ))
 echo "- callgrind (native): **$per instructions per request**, of which $per_verify ($(( 100 * per_verify / per ))%) in the two Ed25519 verifications; repeatable to the instruction for the same binary (\`bench/callgrind.sh\` prints the total alone)"
 rm -f /tmp/proofgate-cg.10 /tmp/proofgate-cg.110
-if [[ -n ${v8_us:-} && -n ${table_us:-} ]]; then
-  python3 - "$v8_us" "$table_us" <<'PY'
+if [[ -n ${v8_us:-} && -n ${crypto_us:-} ]]; then
+  python3 - "$v8_us" "$crypto_us" <<'PY'
 import sys
-core, table = map(float, sys.argv[1:3])
+core, crypto = map(float, sys.argv[1:3])
 print()
 print("### Where a passport + proof request's time goes")
 print()
-print(f"In V8 the core takes {core:.0f} µs per request; its two Ed25519 verifications on the table path are about "
-      f"2 × {table:.0f} = {2 * table:.0f} µs of that ({100 * 2 * table / core:.0f}%), the rest of the core (JSON, "
-      f"base64, SHA-256 of body, query, headers and transcript, policy, replay bucket) about {core - 2 * table:.0f} µs. "
+print(f"In V8 the core takes {core:.0f} µs per request; two table-path Ed25519 verifications timed in the same "
+      f"process take {crypto:.0f} µs ({100 * crypto / core:.0f}%), the rest of the core (JSON, base64, SHA-256 of "
+      f"body, query, headers and transcript, policy, replay bucket) about {core - crypto:.0f} µs. "
       "Inside Envoy the filter's added CPU per request (the table above, over the floor) also pays the shell: "
       "about 25 host calls (headers, body, clock, randomness, shared data read and CAS write, 5 credential "
       "removals, 7 identity headers, 6 filter-state properties, the audit log line, metrics). The signatures are "
