@@ -27,56 +27,69 @@ pub struct TranscriptInput<'a> {
 /// Seconds per `time_bucket`.
 pub const TIME_BUCKET_SECONDS: i64 = 20;
 
-/// The canonical lines, in order.
-pub fn canonical_lines(t: &TranscriptInput<'_>) -> Vec<String> {
+/// The canonical form: the 20 lines joined by LF, no trailing newline, built in one buffer.
+pub fn canonical(t: &TranscriptInput<'_>) -> String {
+    use core::fmt::Write;
     let query_sha = sha256_hex(t.normalized_query.as_bytes());
-    let content_encoding = match t.content_encoding.trim().to_ascii_lowercase() {
-        e if e.is_empty() => "identity".to_string(),
-        e => e,
-    };
-    let allow_list: Vec<&str> = t.selected_headers.iter().map(|(n, _)| *n).collect();
-    let selected: Vec<String> = t
-        .selected_headers
-        .iter()
-        .map(|(n, v)| format!("{n}:{}", sha256_hex(v.trim_ascii())))
-        .collect();
-    vec![
-        "version=trustplane-transcript-v1".to_string(),
-        format!("method={}", t.method.trim().to_ascii_uppercase()),
-        format!("scheme={}", t.scheme.trim().to_ascii_lowercase()),
-        format!("authority={}", t.authority.trim().to_ascii_lowercase()),
-        format!("path={}", t.path.trim()),
-        format!("audience={}", t.audience),
-        format!("route_id={}", t.route_id),
-        format!("content_encoding={content_encoding}"),
-        "query_normalization.algorithm=rfc3986-sort-keys-values".to_string(),
-        format!("query_normalization.normalized={}", t.normalized_query),
-        format!("query_normalization.sha256={query_sha}"),
-        format!("query_sha256={query_sha}"),
-        format!("headers.allow_list={}", allow_list.join(",")),
-        format!("headers.selected={}", selected.join(",")),
-        format!("body_sha256={}", t.body_sha256_hex),
-        format!("passport_jti={}", t.passport_jti),
-        format!("nonce={}", t.nonce.trim()),
-        format!("issued_at={}", t.issued_at),
-        format!(
-            "time_bucket={}",
-            t.issued_at.div_euclid(TIME_BUCKET_SECONDS)
-        ),
-        format!("key_binding={}", t.key_binding),
-    ]
+    let content_encoding = t.content_encoding.trim();
+    let mut out = String::with_capacity(1024 + t.normalized_query.len() + t.path.len());
+    // Writing into a String cannot fail.
+    let _ = write!(
+        out,
+        "version=trustplane-transcript-v1\nmethod={}\nscheme={}\nauthority={}\npath={}\n\
+         audience={}\nroute_id={}\ncontent_encoding={}\n\
+         query_normalization.algorithm=rfc3986-sort-keys-values\n\
+         query_normalization.normalized={}\nquery_normalization.sha256={query_sha}\n\
+         query_sha256={query_sha}\nheaders.allow_list=",
+        t.method.trim().to_ascii_uppercase(),
+        t.scheme.trim().to_ascii_lowercase(),
+        t.authority.trim().to_ascii_lowercase(),
+        t.path.trim(),
+        t.audience,
+        t.route_id,
+        if content_encoding.is_empty() {
+            "identity".to_string()
+        } else {
+            content_encoding.to_ascii_lowercase()
+        },
+        t.normalized_query,
+    );
+    for (i, (name, _)) in t.selected_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name);
+    }
+    out.push_str("\nheaders.selected=");
+    for (i, (name, value)) in t.selected_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(name);
+        out.push(':');
+        out.push_str(&sha256_hex(value.trim_ascii()));
+    }
+    let _ = write!(
+        out,
+        "\nbody_sha256={}\npassport_jti={}\nnonce={}\nissued_at={}\ntime_bucket={}\nkey_binding={}",
+        t.body_sha256_hex,
+        t.passport_jti,
+        t.nonce.trim(),
+        t.issued_at,
+        t.issued_at.div_euclid(TIME_BUCKET_SECONDS),
+        t.key_binding,
+    );
+    out
 }
 
-/// The 32-byte digest of the canonical form (lines joined by LF, no trailing newline).
+/// The canonical lines, in order (for tests and diagnostics).
+pub fn canonical_lines(t: &TranscriptInput<'_>) -> Vec<String> {
+    canonical(t).split('\n').map(str::to_string).collect()
+}
+
+/// The 32-byte digest of the canonical form.
 pub fn digest(t: &TranscriptInput<'_>) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for (i, line) in canonical_lines(t).iter().enumerate() {
-        if i > 0 {
-            h.update(b"\n");
-        }
-        h.update(line.as_bytes());
-    }
-    h.finalize().into()
+    Sha256::digest(canonical(t).as_bytes()).into()
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
