@@ -26,10 +26,13 @@ fi
 
 cargo build --quiet --release --target wasm32-wasip1 --bench pipeline --no-default-features
 cargo bench --quiet --bench pipeline --no-run 2>/dev/null
-native=$(cargo bench --quiet --bench pipeline 2>/dev/null | grep '^pipeline:')
+native_out=$(cargo bench --quiet --bench pipeline 2>/dev/null)
+native=$(grep '^pipeline:' <<<"$native_out")
+allocs=$(grep '^allocations:' <<<"$native_out")
 echo "### Core pipeline per passport + proof request (route, passport, 2 signatures, policy, transcript, replay)"
 echo
 echo "- native (x86_64): ${native#pipeline: }"
+echo "- heap allocations (native, counted): ${allocs#allocations: }"
 if command -v node >/dev/null 2>&1; then
   wasm=$(ls -t target/wasm32-wasip1/release/deps/pipeline-*.wasm | head -1)
   out=$(PIPELINE_ITERS=1000 node --no-warnings bench/pipeline-wasi.mjs "$wasm")
