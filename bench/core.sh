@@ -57,7 +57,7 @@ read -r lo_total lo_verify < <(profile 10)
 read -r hi_total hi_verify < <(profile 110)
 per=$(( (hi_total - lo_total) / 100 ))
 per_verify=$(( (hi_verify - lo_verify) / 100 ))
-echo "- callgrind (native): **$per instructions per request**, of which $per_verify ($(( 100 * per_verify / per ))%) in the two Ed25519 verifications; repeatable to the instruction for the same binary (\`bench/callgrind.sh\` prints the total alone)"
+echo "- callgrind (native): **$per instructions per request**, of which $per_verify ($(( 100 * per_verify / per ))%) in the two Ed25519 verifications; repeats to within a few instructions for the same binary (\`bench/callgrind.sh\` prints the total alone)"
 rm -f /tmp/proofgate-cg.10 /tmp/proofgate-cg.110
 if [[ -n ${v8_us:-} && -n ${crypto_us:-} ]]; then
   python3 - "$v8_us" "$crypto_us" <<'PY'

@@ -245,7 +245,8 @@ fn encode(entries: &[([u8; 8], i64)]) -> Vec<u8> {
 /// and the native benchmark.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    map: std::collections::HashMap<String, (Vec<u8>, u32)>,
+    // Ordered, not hashed: no random seed, so instruction counts repeat exactly.
+    map: std::collections::BTreeMap<String, (Vec<u8>, u32)>,
     next_cas: u32,
 }
 
