@@ -442,11 +442,12 @@ def run_static(args: argparse.Namespace, name: str, label: str, filters: list[di
 
 
 def run_proofgate(args: argparse.Namespace, name: str, label: str, method: str, body: str,
-                  work: Path) -> dict[str, Any]:
+                  work: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Passport + transcript-v1 proof, replay on: every request freshly signed, each sent once."""
     log(f"{name}: {label}")
     plugin = demo_plugin_config()
     plugin["replay"] = {"max_entries": args.bench_max_entries}
+    plugin.update(overrides or {})
     plugin.update(json.loads(args.plugin_override))
     cfg = bootstrap(args.port, args.admin_port, [wasm_filter(args.wasm, plugin)])
     authority = f"127.0.0.1:{args.port}"
@@ -699,7 +700,10 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
     # Targets
     add("## Targets (reported, not asserted)")
     add("")
-    pg = {c["method"]: c for c in data["configs"] if c["name"].startswith("d-")}
+    # Every proofgate row is judged on its own, named by its label (GET, GET without allow
+    # audit lines, POST), so no row stands in for another.
+    pg = {c["label"].removeprefix("(d) proofgate passport+proof, "): c
+          for c in data["configs"] if c["name"].startswith("d-")}
     if jwt:
         for method, c in pg.items():
             r = c["sat"]["rps"] / jwt["sat"]["rps"]
@@ -1037,7 +1041,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--sign-procs", type=int, default=max(1, os.cpu_count() or 1))
     p.add_argument("--only", default="", help="comma-separated config names, for debugging: "
                    "a-floor-get, a-floor-post, b-jwt-authn, b-jwt-authn-distinct, "
-                   "b-jwt-authn-cached, d-proofgate-get, d-proofgate-post, memory, floor-ref "
+                   "b-jwt-authn-cached, d-proofgate-get, d-proofgate-get-quiet, d-proofgate-post, "
+                   "memory, floor-ref "
                    "(writes bench/out/only/, not RESULTS.md)")
     p.add_argument("--no-report", action="store_true", help="do not rewrite RESULTS.md/results.svg")
     p.add_argument("--report-only", action="store_true",
@@ -1097,13 +1102,16 @@ def main(argv: list[str]) -> int:
                 res = run_static(args, name, label, filters, file, method)
                 res["short"] = short
                 data["configs"].append(res)
-        for name, label, short, method, b in [
-            ("d-proofgate-get", "(d) proofgate passport+proof, GET", "proofgate GET", "GET", ""),
+        for name, label, short, method, b, overrides in [
+            ("d-proofgate-get", "(d) proofgate passport+proof, GET", "proofgate GET", "GET", "", {}),
+            # The hot-path setting the README offers: no audit line for allows (denies still log).
+            ("d-proofgate-get-quiet", "(d) proofgate passport+proof, GET, audit.log_allow false",
+             "proofgate GET, no allow audit", "GET", "", {"audit": {"log_allow": False}}),
             ("d-proofgate-post", "(d) proofgate passport+proof, POST 1 KiB", "proofgate POST 1 KiB",
-             "POST", body),
+             "POST", body, {}),
         ]:
             if want(name):
-                res = run_proofgate(args, name, label, method, b, work)
+                res = run_proofgate(args, name, label, method, b, work, overrides)
                 res["short"] = short
                 data["configs"].append(res)
         pg_get = next((c for c in data["configs"] if c["name"] == "d-proofgate-get"), None)
