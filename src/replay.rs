@@ -49,6 +49,8 @@ const MAX_ATTEMPTS: u32 = 32;
 pub struct ReplayStore {
     buckets: u32,
     per_bucket: usize,
+    /// Every bucket's shared-data key, formatted once at configuration load.
+    keys: Vec<String>,
 }
 
 impl ReplayStore {
@@ -66,9 +68,16 @@ impl ReplayStore {
         } else {
             mean + 5 * mean.isqrt() + 5
         };
+        let buckets = u32::try_from(buckets).unwrap_or(1024);
+        // The layout is part of each key, so that two configs with different sizes on one VM
+        // never read each other's buckets with the wrong capacity.
+        let keys = (0..buckets)
+            .map(|i| format!("proofgate.replay.v1.{buckets}x{per_bucket}.{i}"))
+            .collect();
         ReplayStore {
-            buckets: u32::try_from(buckets).unwrap_or(1024),
+            buckets,
             per_bucket,
+            keys,
         }
     }
 
@@ -80,21 +89,17 @@ impl ReplayStore {
         self.per_bucket * self.buckets as usize
     }
 
-    /// The shared-data key of bucket `i`. The layout is part of the key so that two configs with
-    /// different sizes on one VM never read each other's buckets with the wrong capacity.
-    pub fn key(&self, i: u32) -> String {
-        format!(
-            "proofgate.replay.v1.{}x{}.{i}",
-            self.buckets, self.per_bucket
-        )
+    /// The shared-data key of bucket `i`.
+    pub fn key(&self, i: u32) -> &str {
+        self.keys.get(i as usize).map_or("", String::as_str)
     }
 
     /// Creates every bucket that does not exist yet (called at configure time).
     pub fn create_buckets(&self, store: &mut dyn SharedStore) -> Result<(), StoreError> {
         for i in 0..self.buckets {
             let key = self.key(i);
-            if let (_, None) = store.get(&key)? {
-                store.set(&key, &[FORMAT], None)?;
+            if let (_, None) = store.get(key)? {
+                store.set(key, &[FORMAT], None)?;
             }
         }
         Ok(())
@@ -121,12 +126,12 @@ impl ReplayStore {
         let mut pressure = Pressure::default();
         let refuse = |reason, pressure| Err(Refused { reason, pressure });
         for _ in 0..MAX_ATTEMPTS {
-            let Ok((value, cas)) = store.get(&key) else {
+            let Ok((value, cas)) = store.get(key) else {
                 return refuse(Reason::ReplayStoreUnavailable, pressure);
             };
             let Some(cas) = cas else {
                 // Created at configure time; if it is gone, recreate and read again with a CAS.
-                if store.set(&key, &[FORMAT], None).is_err() {
+                if store.set(key, &[FORMAT], None).is_err() {
                     return refuse(Reason::ReplayStoreUnavailable, pressure);
                 }
                 pressure.cas_retries += 1;
@@ -147,7 +152,7 @@ impl ReplayStore {
             }
             live.push((tag, expires_at));
             pressure.bucket_entries = live.len();
-            match store.set(&key, &encode(&live), Some(cas)) {
+            match store.set(key, &encode(&live), Some(cas)) {
                 Ok(()) => return Ok(pressure),
                 Err(StoreError::CasMismatch) => pressure.cas_retries += 1,
                 Err(StoreError::Other) => return refuse(Reason::ReplayStoreUnavailable, pressure),
@@ -159,7 +164,7 @@ impl ReplayStore {
     /// Live (unexpired) entries in bucket `i`; an unreadable bucket counts as empty (this feeds
     /// a metric, never a decision).
     pub fn live_in_bucket(&self, store: &mut dyn SharedStore, i: u32, now: i64) -> usize {
-        match store.get(&self.key(i)) {
+        match store.get(self.key(i)) {
             Ok((Some(value), _)) => count_live(&value, now),
             _ => 0,
         }
@@ -439,7 +444,7 @@ mod tests {
         );
 
         let (r, mut m) = store(64);
-        m.set(&r.key(0), &[1, 2, 3], None).unwrap();
+        m.set(r.key(0), &[1, 2, 3], None).unwrap();
         assert_eq!(
             r.consume(&mut m, "i", "x", 100, 0).map_err(|e| e.reason),
             Err(Reason::ReplayStoreUnavailable)

@@ -9,11 +9,11 @@ pub struct RequestView {
 
 impl RequestView {
     /// Builds a view from header pairs; names are lowercased.
-    pub fn new(headers: Vec<(String, Vec<u8>)>) -> Self {
-        let headers = headers
-            .into_iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), v))
-            .collect();
+    pub fn new(mut headers: Vec<(String, Vec<u8>)>) -> Self {
+        // In place: Envoy already sends lowercase names, so this is a scan, not a copy.
+        for (name, _) in &mut headers {
+            name.make_ascii_lowercase();
+        }
         RequestView { headers }
     }
 
