@@ -45,7 +45,7 @@ impl RootContext for Root {
             self.metrics
                 .get_or_insert_with(|| Rc::new(Metrics::define())),
         );
-        match load(&metrics) {
+        match load() {
             Ok(engine) => {
                 abi::increment_metric(metrics.config_loads, 1);
                 self.live = Some(LiveCounter::new(&engine.replay));
@@ -83,13 +83,13 @@ impl RootContext for Root {
         Some(Box::new(Http {
             engine: self.engine.clone(),
             metrics: self.metrics.clone(),
-            request: None,
-            pending: None,
+            waiting: None,
+            now: 0,
         }))
     }
 }
 
-fn load(_metrics: &Metrics) -> Result<Engine, String> {
+fn load() -> Result<Engine, String> {
     let bytes = abi::get_buffer(abi::PLUGIN_CONFIGURATION, 0, usize::MAX)
         .map_err(|s| format!("cannot read the plugin configuration (status {s})"))?;
     let config = Config::parse(&bytes).map_err(|e| e.to_string())?;
@@ -111,17 +111,17 @@ fn now_seconds() -> Option<i64> {
 struct Http {
     engine: Option<Rc<Engine>>,
     metrics: Option<Rc<Metrics>>,
-    request: Option<RequestView>,
-    pending: Option<Box<Pending>>,
+    /// A request whose passport and policy passed, waiting for its body.
+    waiting: Option<(Box<Pending>, RequestView)>,
+    /// The host clock, read once at the start of the callback that decides.
+    now: i64,
 }
 
 impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        let Some(engine) = self.engine.clone() else {
-            return self.deny(internal(), None);
-        };
+        let clock = self.read_clock();
         let Some(request) = read_request() else {
             return self.deny(internal(), None);
         };
@@ -133,33 +133,29 @@ impl HttpContext for Http {
                 return self.deny(internal(), Some(&request));
             }
         }
-        let Some(now) = now_seconds() else {
+        let (Some(engine), true) = (self.engine.clone(), clock) else {
             return self.deny(internal(), Some(&request));
         };
-        match engine.check_headers(&request, now) {
+        match engine.check_headers(&request, self.now) {
             HeadersVerdict::Exempt(facts) => self.allow(&facts, &request, true),
             HeadersVerdict::Deny(denial) => self.deny(denial, Some(&request)),
             HeadersVerdict::NeedBody(pending) if end_of_stream => {
                 self.finish(*pending, &request, &[])
             }
             HeadersVerdict::NeedBody(pending) => {
-                self.pending = Some(pending);
-                self.request = Some(request);
+                self.waiting = Some((pending, request));
                 Action::Pause
             }
         }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(engine) = self.engine.clone() else {
+        let (Some(engine), Some(_)) = (self.engine.clone(), &self.waiting) else {
             return Action::Continue;
         };
-        if self.pending.is_none() {
-            return Action::Continue;
-        }
         if engine.body_too_large(body_size) {
-            let facts = self.pending.take().map(|p| p.facts).unwrap_or_default();
-            let request = self.request.take();
+            let (pending, request) = self.take_waiting();
+            let facts = pending.map(|p| p.facts).unwrap_or_default();
             let denial = Denial::new(Reason::BodyTooLarge, true, facts);
             return self.deny(denial, request.as_ref());
         }
@@ -171,7 +167,7 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_trailers(&mut self, _n: usize) -> Action {
-        if self.pending.is_none() {
+        if self.waiting.is_none() {
             return Action::Continue;
         }
         // Trailers end the stream: the whole buffered body is there.
@@ -180,11 +176,35 @@ impl HttpContext for Http {
 }
 
 impl Http {
+    /// Reads the host clock into `self.now`; false if the host has none.
+    fn read_clock(&mut self) -> bool {
+        match now_seconds() {
+            Some(now) => {
+                self.now = now;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn take_waiting(&mut self) -> (Option<Box<Pending>>, Option<RequestView>) {
+        match self.waiting.take() {
+            Some((pending, request)) => (Some(pending), Some(request)),
+            None => (None, None),
+        }
+    }
+
     /// Decides with the buffered body (at most `max` bytes: the size Envoy reported).
     fn finish_buffered(&mut self, max: usize) -> Action {
-        let (Some(pending), Some(request)) = (self.pending.take(), self.request.take()) else {
+        let Some((pending, request)) = self.waiting.take() else {
             return self.deny(internal(), None);
         };
+        if !self.read_clock() {
+            return self.deny(
+                Denial::new(Reason::InternalError, true, pending.facts),
+                Some(&request),
+            );
+        }
         match abi::get_buffer(abi::REQUEST_BODY, 0, max) {
             Ok(body) => self.finish(*pending, &request, &body),
             Err(_) => {
@@ -194,14 +214,12 @@ impl Http {
         }
     }
 
+    /// The proof and replay steps, at `self.now`.
     fn finish(&mut self, pending: Pending, request: &RequestView, body: &[u8]) -> Action {
         let Some(engine) = self.engine.clone() else {
             return self.deny(internal(), Some(request));
         };
-        let Some(now) = now_seconds() else {
-            return self.deny(internal(), Some(request));
-        };
-        match engine.check_body(pending, request, body, &mut store::HostStore, now) {
+        match engine.check_body(pending, request, body, &mut store::HostStore, self.now) {
             Ok(admitted) => {
                 if let Some(m) = &self.metrics {
                     m.replay(&admitted.pressure);
@@ -300,7 +318,7 @@ impl Http {
                 event_id,
                 request_id,
                 policy_version,
-                now_seconds().unwrap_or(0),
+                self.now,
             );
             abi::log(abi::LOG_INFO, &line);
         }
