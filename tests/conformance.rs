@@ -7,6 +7,7 @@ mod common;
 use common::vector;
 use proofgate::config::Config;
 use proofgate::query;
+use proofgate::reason::Reason;
 use proofgate::replay::MemoryStore;
 use proofgate::request::RequestView;
 use proofgate::signer::SignerClass;
@@ -122,8 +123,9 @@ fn signer_taxonomy_order_and_ranks() {
     assert!(SignerClass::HardwareLocal < SignerClass::AttestedWorkload);
 }
 
-/// The vector carries only header-value hashes (not the content-type value), so the lines are
-/// assembled from them; the query normalisation inside is ours.
+/// The vector carries only header-value hashes, not the content-type value, so our builder
+/// runs with a stand-in content type and only its `headers.selected` line is replaced by the
+/// vector's hashes; the other 19 lines, the query normalisation and the digest are ours.
 #[test]
 fn broker_success_stamp_is_a_third_transcript_vector() {
     let v = vector("broker-ipc-v1.success.json");
@@ -135,7 +137,6 @@ fn broker_success_stamp_is_a_third_transcript_vector() {
         transcript::sha256_hex(normalized.as_bytes()),
         http["query"]["sha256"].as_str().unwrap()
     );
-    // The vector carries only the header value hashes: check the line through them.
     let selected: Vec<String> = http["headers"]["selected"]
         .as_array()
         .unwrap()
@@ -148,82 +149,92 @@ fn broker_success_stamp_is_a_third_transcript_vector() {
             )
         })
         .collect();
-    // Nonce hash must be the hash of the nonce.
-    assert_eq!(
-        transcript::sha256_hex(s("nonce").as_bytes()),
-        http["headers"]["selected"][1]["value_sha256"]
-            .as_str()
-            .unwrap()
-    );
     let iat = v["response"]["issued_at"].as_i64().unwrap();
-    let lines = [
-        "version=trustplane-transcript-v1".to_string(),
-        format!("method={}", s("method")),
-        format!("scheme={}", s("scheme")),
-        format!("authority={}", s("authority")),
-        format!("path={}", s("path")),
-        format!("audience={}", s("audience")),
-        format!("route_id={}", s("route_id")),
-        format!("content_encoding={}", s("content_encoding")),
-        "query_normalization.algorithm=rfc3986-sort-keys-values".to_string(),
-        format!("query_normalization.normalized={normalized}"),
-        format!(
-            "query_normalization.sha256={}",
-            transcript::sha256_hex(normalized.as_bytes())
-        ),
-        format!(
-            "query_sha256={}",
-            transcript::sha256_hex(normalized.as_bytes())
-        ),
-        "headers.allow_list=content-type,x-trustplane-nonce".to_string(),
-        format!("headers.selected={}", selected.join(",")),
-        format!("body_sha256={}", s("body_sha256")),
-        format!(
-            "passport_jti={}",
-            v["response"]["artifacts"]["passport"]["jti"]
-                .as_str()
-                .unwrap()
-        ),
-        format!("nonce={}", s("nonce")),
-        format!("issued_at={iat}"),
-        format!("time_bucket={}", iat / 20),
-        "key_binding=hardware_local".to_string(),
-    ];
-    let joined = lines.join("\n");
+    let jti = v["response"]["artifacts"]["passport"]["jti"]
+        .as_str()
+        .unwrap();
+    let input = TranscriptInput {
+        method: s("method"),
+        scheme: s("scheme"),
+        authority: s("authority"),
+        path: s("path"),
+        audience: s("audience"),
+        route_id: s("route_id"),
+        content_encoding: s("content_encoding"),
+        normalized_query: &normalized,
+        selected_headers: &[
+            ("content-type", b"stand-in"),
+            ("x-trustplane-nonce", s("nonce").as_bytes()),
+        ],
+        body_sha256_hex: s("body_sha256"),
+        passport_jti: jti,
+        nonce: s("nonce"),
+        issued_at: iat,
+        key_binding: "hardware_local",
+    };
+    let mut lines = transcript::canonical_lines(&input);
+    let ours = lines[13].clone();
+    // Our nonce hash is the vector's; only the content-type hash is unknown to us.
+    assert!(ours.ends_with(&selected[1]), "{ours} vs {}", selected[1]);
+    lines[13] = format!("headers.selected={}", selected.join(","));
     assert_eq!(
-        transcript::sha256_hex(joined.as_bytes()),
+        lines[12],
+        "headers.allow_list=content-type,x-trustplane-nonce"
+    );
+    assert_eq!(
+        transcript::sha256_hex(lines.join("\n").as_bytes()),
         v["response"]["artifacts"]["stamp"]["transcript_sha256"]
             .as_str()
             .unwrap()
     );
 }
 
+/// The minimal claims verify, and every claim the vector lists as required is: without it, the
+/// same passport is `invalid_passport_claims`.
 #[test]
 fn passport_claims_shape_is_the_required_set() {
     let v = vector("passport-v1.minimal-valid-claims.json");
-    let required: Vec<&str> = v["required_claims"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
-    assert_eq!(
-        required,
-        [
-            "iss",
-            "sub",
-            "aud",
-            "iat",
-            "exp",
-            "jti",
-            "trust_domain",
-            "cnf.kid",
-            "cnf.key_binding",
-            "cnf.public_key_b64url"
-        ]
-    );
-    let key = v["claims"]["cnf"]["public_key_b64url"].as_str().unwrap();
-    assert!(proofgate::b64::decode_array::<32>(key).is_some());
+    let claims = &v["claims"];
+    let iss = claims["iss"].as_str().unwrap();
+    let cfg = json!({
+        "audience": "orders-api",
+        "trust_material": {"issuers": [{"issuer": iss,
+            "keys": [{"kid": "k1", "public_key_b64url": common::pub_b64(&common::demo_key())}]}]},
+        "routing": {"mode": "route-id", "route_id": "orders.create"},
+    });
+    let config = Config::parse(cfg.to_string().as_bytes()).unwrap();
+    let now = claims["iat"].as_i64().unwrap() + 10;
+    let sign = |c: &Value| {
+        common::sign_jws(
+            &json!({"alg": "EdDSA", "kid": "k1"}),
+            c,
+            &common::demo_key(),
+        )
+    };
+    let verified = proofgate::passport::verify(&sign(claims), &config, now).unwrap();
+    assert_eq!(verified.sub, claims["sub"].as_str().unwrap());
+    assert_eq!(verified.key_binding, SignerClass::HardwareLocal);
+
+    let required = v["required_claims"].as_array().unwrap();
+    assert_eq!(required.len(), 10);
+    for name in required.iter().map(|c| c.as_str().unwrap()) {
+        let mut without = claims.clone();
+        match name.split_once('.') {
+            Some((outer, inner)) => without[outer].as_object_mut().unwrap().remove(inner),
+            None => without.as_object_mut().unwrap().remove(name),
+        };
+        let reason = match proofgate::passport::verify(&sign(&without), &config, now) {
+            Err((reason, _)) => reason,
+            Ok(_) => panic!("a passport without {name} verified"),
+        };
+        // Without `iss` no trust-material key can be found at all.
+        let expected = if name == "iss" {
+            Reason::UnknownSigningKey
+        } else {
+            Reason::InvalidPassportClaims
+        };
+        assert_eq!(reason, expected, "without {name}");
+    }
 }
 
 #[test]
