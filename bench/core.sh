@@ -42,23 +42,8 @@ if command -v node >/dev/null 2>&1; then
   crypto_us=$(sed -n 's/^crypto: \([0-9.]*\) µs.*/\1/p' <<<"$out")
 fi
 
-command -v valgrind >/dev/null || { apt-get install -y valgrind >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y valgrind >/dev/null; }; }
-bin=$(cargo bench --bench pipeline --no-run --message-format=json 2>/dev/null | python3 -c 'import json,sys
-for l in sys.stdin:
-    m=json.loads(l)
-    if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="pipeline" and m.get("executable"): print(m["executable"])')
-profile() {  # total and verify-inclusive instructions for $1 measured requests (110 signed in both runs)
-  PIPELINE_ITERS=$1 PIPELINE_PREPARE=110 valgrind --tool=callgrind --callgrind-out-file=/tmp/proofgate-cg.$1 "$bin" >/dev/null 2>&1
-  total=$(callgrind_annotate /tmp/proofgate-cg.$1 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
-  verify=$(callgrind_annotate --inclusive=yes /tmp/proofgate-cg.$1 2>/dev/null | grep 'proofgate::crypto::VerifyingKey::verify' | head -1 | awk '{print $1}' | tr -d ,)
-  echo "$total ${verify:-0}"
-}
-read -r lo_total lo_verify < <(profile 10)
-read -r hi_total hi_verify < <(profile 110)
-per=$(( (hi_total - lo_total) / 100 ))
-per_verify=$(( (hi_verify - lo_verify) / 100 ))
-echo "- callgrind (native): **$per instructions per request**, of which $per_verify ($(( 100 * per_verify / per ))%) in the two Ed25519 verifications; repeats to within a few instructions for the same binary (\`bench/callgrind.sh\` prints the total alone)"
-rm -f /tmp/proofgate-cg.10 /tmp/proofgate-cg.110
+cg=$(bench/callgrind.sh | tail -1)
+echo "- ${cg/#callgrind: /callgrind (native): }; counts repeat to within a few instructions for the same binary"
 if [[ -n ${v8_us:-} && -n ${crypto_us:-} ]]; then
   python3 - "$v8_us" "$crypto_us" <<'PY'
 import sys
