@@ -335,6 +335,11 @@ fn claims_are_validated_after_the_signature() {
             &["cnf", "public_key_b64url"],
             json!("A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMb"),
         ),
+        // The demo key plus the point of order 2: not torsion-free (issue 7 item 7).
+        with_claim(
+            &["cnf", "public_key_b64url"],
+            json!("6l74QAwx70HijyLnGLQ_ZpgbKc9kWvKg4iN5m-2qzkc"),
+        ),
         with_claim(&["exp"], json!(NOW - 100)),
         with_claim(&["cnf"], json!("not-an-object")),
     ];

@@ -161,6 +161,15 @@ fn rejections_name_the_json_path() {
         "$.trust_material.issuers[0].keys[0].public_key_b64url",
         "small-order",
     );
+    // The demo key plus the point of order 2: a mixed-order key (issue 7 item 7).
+    rejects(
+        |v| {
+            v["trust_material"]["issuers"][0]["keys"][0]["public_key_b64url"] =
+                json!("6l74QAwx70HijyLnGLQ_ZpgbKc9kWvKg4iN5m-2qzkc")
+        },
+        "$.trust_material.issuers[0].keys[0].public_key_b64url",
+        "not torsion-free",
+    );
     rejects(
         |v| v["trust_material"]["issuers"][0]["keys"][0]["alg"] = json!("RS256"),
         "$.trust_material.issuers[0].keys[0].alg",

@@ -108,6 +108,10 @@ fn parse_key(n: &Node<'_>) -> Result<TrustedKey> {
     match VerifyingKey::from_bytes(&bytes) {
         Ok(key) => Ok(TrustedKey { kid, key }),
         Err(KeyError::WeakKey) => obj.err("public_key_b64url", "is a small-order point, refused"),
+        Err(KeyError::MixedOrder) => obj.err(
+            "public_key_b64url",
+            "has a small-order component (not torsion-free), refused",
+        ),
         Err(KeyError::NotAPoint) => obj.err("public_key_b64url", "is not a valid Ed25519 point"),
     }
 }
