@@ -12,6 +12,7 @@ pub mod decision;
 pub mod event_id;
 pub mod headers;
 pub mod passport;
+pub mod path_match;
 pub mod policy;
 pub mod proof;
 pub mod query;

@@ -36,21 +36,11 @@ pub struct ExemptRule {
 }
 
 impl ExemptRule {
-    /// Segment-aware prefix match: `/healthz` covers `/healthz` and `/healthz/x`, never
-    /// `/healthzfoo`; a path with dot segments never matches, so `/healthz/../admin` stays guarded.
+    /// Segment-aware prefix match, failing closed on dot segments and encoded separators
+    /// anywhere in the path (see `path_match`).
     pub fn matches(&self, method: &str, path: &str) -> bool {
-        if self.method.as_deref().is_some_and(|m| m != method) {
-            return false;
-        }
-        if path.split('/').any(|s| s == "." || s == "..") {
-            return false;
-        }
-        match path.strip_prefix(self.path_prefix.as_str()) {
-            Some(rest) => {
-                rest.is_empty() || self.path_prefix.ends_with('/') || rest.starts_with('/')
-            }
-            None => false,
-        }
+        self.method.as_deref().is_none_or(|m| m == method)
+            && crate::path_match::prefix_matches(&self.path_prefix, path)
     }
 }
 

@@ -119,8 +119,11 @@ def base_plugin_config(**overrides: Any) -> dict[str, Any]:
 # Envoy bootstrap
 
 def bootstrap(*, upstream_port: int, plugin_config: dict[str, Any] | None, wasm: Path,
-              access_log: Path, listener_port: int = 0, admin_port: int = 0) -> dict[str, Any]:
-    """The Envoy bootstrap as a dict (written as JSON, which is also YAML)."""
+              access_log: Path, listener_port: int = 0, admin_port: int = 0,
+              escaped_slashes_action: str = "REJECT_REQUEST") -> dict[str, Any]:
+    """The Envoy bootstrap as a dict (written as JSON, which is also YAML). The HTTP connection
+    manager is the README's deployment list; `escaped_slashes_action` other than
+    REJECT_REQUEST is for tests that show the filter fails closed on its own."""
     http_filters: list[dict[str, Any]] = []
     if plugin_config is not None:
         http_filters.append({
@@ -161,6 +164,7 @@ def bootstrap(*, upstream_port: int, plugin_config: dict[str, Any] | None, wasm:
         "codec_type": "AUTO",
         "normalize_path": True,
         "merge_slashes": True,
+        "path_with_escaped_slashes_action": escaped_slashes_action,
         "access_log": [{
             "name": "envoy.access_loggers.file",
             "typed_config": {
@@ -315,6 +319,7 @@ class Gateway:
     record: Path = field(init=False)
     envoy_log: Path = field(init=False)
     access_log: Path = field(init=False)
+    escaped_slashes_action: str = "REJECT_REQUEST"
 
     def __post_init__(self) -> None:
         self.record = self.workdir / "upstream.jsonl"
@@ -341,7 +346,8 @@ class Gateway:
         config = self.workdir / "envoy.yaml"
         config.write_text(json.dumps(bootstrap(
             upstream_port=upstream_port, plugin_config=self.plugin_config, wasm=wasm_path(),
-            access_log=self.access_log), indent=2))
+            access_log=self.access_log, escaped_slashes_action=self.escaped_slashes_action),
+            indent=2))
         admin_file = self.workdir / "admin.address"
         cmd = envoy_command(
             config, "--concurrency", "2", "--log-level", "info",
@@ -486,10 +492,12 @@ def _unique_base_id() -> int:
     return (os.getpid() % 10_000) * 100 + next(_base_ids) % 100
 
 
-def start_gateway(plugin_config: dict[str, Any] | None, workdir: Path | None = None) -> Gateway:
+def start_gateway(plugin_config: dict[str, Any] | None, workdir: Path | None = None,
+                  **options: Any) -> Gateway:
+    """`options` are Gateway fields, e.g. escaped_slashes_action="KEEP_UNCHANGED"."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="proofgate-e2e-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    return Gateway(workdir, plugin_config).start()
+    return Gateway(workdir, plugin_config, **options).start()
 
 
 def stop_checked(gw: Gateway) -> None:
@@ -499,9 +507,9 @@ def stop_checked(gw: Gateway) -> None:
     assert not errors, "wasm errors in envoy.log (trap/panic?):\n" + "\n".join(errors[-20:])
 
 
-def serve(plugin_config: dict[str, Any], workdir: Path) -> Iterator[Gateway]:
+def serve(plugin_config: dict[str, Any], workdir: Path, **options: Any) -> Iterator[Gateway]:
     """A gateway for a pytest fixture: started, yielded, then stopped with `stop_checked`."""
-    gw = start_gateway(plugin_config, workdir)
+    gw = start_gateway(plugin_config, workdir, **options)
     try:
         yield gw
     finally:
