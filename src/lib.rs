@@ -4,6 +4,7 @@
 //! explicit `now` and is tested natively, and a thin shell (`filter/`, wasm only) that is the one
 //! place naming `proxy_wasm`. See DESIGN.md section 1.
 
+pub mod algs;
 pub mod audit;
 pub mod b64;
 pub mod config;
@@ -11,6 +12,8 @@ pub mod crypto;
 pub mod decision;
 pub mod event_id;
 pub mod headers;
+pub mod json;
+pub mod jwk;
 pub mod passport;
 pub mod path_match;
 pub mod policy;

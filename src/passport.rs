@@ -5,10 +5,10 @@
 use crate::b64;
 use crate::config::{Config, Revocation};
 use crate::crypto::VerifyingKey;
+use crate::json;
 use crate::reason::Reason;
 use crate::signer::SignerClass;
-use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Longest `Authorization` value considered; anything longer is malformed, not parsed.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -40,8 +40,7 @@ pub struct Partial {
 }
 
 // Every field optional and loosely typed: a wrong type is an invalid claim, decided after the
-// signature; only JSON syntax errors and duplicate names are malformed.
-#[derive(Deserialize)]
+// signature; only JSON syntax errors and duplicate names (at any depth) are malformed.
 struct RawHeader {
     alg: Option<Value>,
     kid: Option<Value>,
@@ -49,7 +48,6 @@ struct RawHeader {
     crit: Option<Value>,
 }
 
-#[derive(Deserialize)]
 struct RawClaims {
     iss: Option<Value>,
     sub: Option<Value>,
@@ -61,6 +59,34 @@ struct RawClaims {
     cnf: Option<Value>,
     ctx: Option<Value>,
     provenance: Option<Value>,
+}
+
+impl RawHeader {
+    fn from(mut m: Map<String, Value>) -> Self {
+        RawHeader {
+            alg: m.remove("alg"),
+            kid: m.remove("kid"),
+            typ: m.remove("typ"),
+            crit: m.remove("crit"),
+        }
+    }
+}
+
+impl RawClaims {
+    fn from(mut m: Map<String, Value>) -> Self {
+        RawClaims {
+            iss: m.remove("iss"),
+            sub: m.remove("sub"),
+            aud: m.remove("aud"),
+            iat: m.remove("iat"),
+            exp: m.remove("exp"),
+            jti: m.remove("jti"),
+            trust_domain: m.remove("trust_domain"),
+            cnf: m.remove("cnf"),
+            ctx: m.remove("ctx"),
+            provenance: m.remove("provenance"),
+        }
+    }
 }
 
 /// Extracts the compact JWS from an `Authorization` value: exactly `Bearer`, one space, three
@@ -100,10 +126,10 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Passport, (Reaso
     let (Some(h64), Some(p64), Some(s64)) = (segs.next(), segs.next(), segs.next()) else {
         return fail(Reason::MalformedPassport, &partial);
     };
-    let Some(header) = json_object::<RawHeader>(h64) else {
+    let Some(header) = json_object(h64).map(RawHeader::from) else {
         return fail(Reason::MalformedPassport, &partial);
     };
-    let Some(claims) = json_object::<RawClaims>(p64) else {
+    let Some(claims) = json_object(p64).map(RawClaims::from) else {
         return fail(Reason::MalformedPassport, &partial);
     };
     let Some(signature) = b64::decode_array::<64>(s64) else {
@@ -186,14 +212,11 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Passport, (Reaso
     Ok(passport)
 }
 
-/// Decodes a base64url segment holding one JSON object. Duplicate member names are refused (serde
-/// derive reports them), and so is any non-object: serde would otherwise accept an array.
-fn json_object<T: serde::de::DeserializeOwned>(segment: &str) -> Option<T> {
+/// Decodes a base64url segment holding one JSON object, through the strict front end: duplicate
+/// member names at any depth, nesting bombs and non-objects are all refused.
+fn json_object(segment: &str) -> Option<Map<String, Value>> {
     let bytes = b64::decode(segment)?;
-    if bytes.trim_ascii_start().first() != Some(&b'{') {
-        return None;
-    }
-    serde_json::from_slice(&bytes).ok()
+    json::parse_object(&bytes, json::TOKEN).ok()
 }
 
 fn validate_claims(kid: &str, c: RawClaims, config: &Config) -> Option<Passport> {

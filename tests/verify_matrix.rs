@@ -248,6 +248,140 @@ fn passport_header_and_json_are_strict() {
     );
 }
 
+/// Issue 7 item 6: a duplicated member name anywhere in the header or the claims (unknown
+/// members, and inside `cnf`, `ctx`, `provenance`) is `malformed_passport`, even when the
+/// signature over those exact bytes is valid and the copies agree.
+#[test]
+fn duplicate_member_names_are_malformed_at_every_depth() {
+    let c = Case::default();
+    let k = demo_key();
+    let raw = |header: &str, payload: &str| {
+        let input = format!(
+            "{}.{}",
+            proofgate::b64::encode(header.as_bytes()),
+            proofgate::b64::encode(payload.as_bytes())
+        );
+        let sig = k.sk.sign(input.as_bytes(), None);
+        format!("Bearer {input}.{}", proofgate::b64::encode(&sig[..]))
+    };
+    let header = format!(r#"{{"alg":"EdDSA","kid":"{KID}","typ":"JWT"}}"#);
+    let body = claims().to_string();
+    let inner = &body[1..];
+    let key = pub_b64(&k);
+    // Control: the same bytes without a duplicate pass the headers phase.
+    let ok = raw(&header, &body);
+    let r = Req::get_order();
+    let mut h = r.sign(&claims(), &SIGNED);
+    set_header(&mut h, "authorization", &ok);
+    assert!(matches!(
+        c.engine.check_headers(&r.view(&h), NOW),
+        HeadersVerdict::NeedBody(_)
+    ));
+    let cases = [
+        (
+            "duplicate header member",
+            raw(
+                &format!(r#"{{"alg":"EdDSA","alg":"EdDSA","kid":"{KID}"}}"#),
+                &body,
+            ),
+        ),
+        (
+            "duplicate unknown header member",
+            raw(
+                &format!(r#"{{"x":1,"x":2,"alg":"EdDSA","kid":"{KID}"}}"#),
+                &body,
+            ),
+        ),
+        (
+            "duplicate unknown claim",
+            raw(&header, &format!(r#"{{"zz":1,"zz":2,{inner}"#)),
+        ),
+        (
+            "duplicate public_key_b64url in cnf",
+            raw(
+                &header,
+                &body.replace(
+                    r#""cnf":{"#,
+                    &format!(r#""cnf":{{"public_key_b64url":"{key}","#),
+                ),
+            ),
+        ),
+        (
+            "duplicate key_binding in cnf",
+            raw(
+                &header,
+                &body.replace(r#""cnf":{"#, r#""cnf":{"key_binding":"hardware_local","#),
+            ),
+        ),
+        (
+            "duplicate inside ctx",
+            raw(
+                &header,
+                &format!(r#"{{"ctx":{{"env":"prod","env":"prod"}},{inner}"#),
+            ),
+        ),
+        (
+            "duplicate inside provenance",
+            raw(
+                &header,
+                &format!(r#"{{"provenance":{{"a":{{"b":1,"b":2}}}},{inner}"#),
+            ),
+        ),
+    ];
+    for (what, token) in cases {
+        assert_eq!(
+            headers_only(&c, Some(&token)),
+            Reason::MalformedPassport,
+            "{what}"
+        );
+    }
+}
+
+/// JSON bombs and numbers out of range in a validly signed passport get a specific denial.
+#[test]
+fn json_bombs_and_out_of_range_numbers() {
+    let c = Case::default();
+    let k = demo_key();
+    let raw = |payload: &str| {
+        let header = format!(r#"{{"alg":"EdDSA","kid":"{KID}","typ":"JWT"}}"#);
+        let input = format!(
+            "{}.{}",
+            proofgate::b64::encode(header.as_bytes()),
+            proofgate::b64::encode(payload.as_bytes())
+        );
+        let sig = k.sk.sign(input.as_bytes(), None);
+        format!("Bearer {input}.{}", proofgate::b64::encode(&sig[..]))
+    };
+    let body = claims().to_string();
+    let inner = &body[1..];
+    let bomb = format!(
+        r#"{{"ctx":{}1{},{inner}"#,
+        "[".repeat(2000),
+        "]".repeat(2000)
+    );
+    assert_eq!(
+        headers_only(&c, Some(&raw(&bomb))),
+        Reason::MalformedPassport
+    );
+    let huge = format!(r#"{{"exp":1e400,{inner}"#);
+    assert_eq!(
+        headers_only(&c, Some(&raw(&huge))),
+        Reason::MalformedPassport
+    );
+    for exp in ["1e300", "18446744073709551615", "1750000600.5", "-1e18"] {
+        let payload = body.replace(
+            &format!(r#""exp":{}"#, NOW + 500),
+            &format!(r#""exp":{exp}"#),
+        );
+        assert_ne!(payload, body);
+        assert_eq!(
+            headers_only(&c, Some(&raw(&payload))),
+            Reason::InvalidPassportClaims,
+            "exp {exp}"
+        );
+    }
+}
+
 #[test]
 fn keys_and_signatures() {
     let c = Case::default();
