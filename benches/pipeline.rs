@@ -69,7 +69,7 @@ fn main() {
             panic!("headers phase denied");
         };
         engine
-            .check_body(*pending, view, &req.body, &mut store, NOW)
+            .check_body(*pending, &req.body, &mut store, NOW)
             .unwrap();
     }
     let elapsed = start.elapsed();

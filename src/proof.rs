@@ -1,7 +1,8 @@
-//! transcript-v1 request proof checks, in DESIGN.md section 4's order: the proof headers are
-//! present; the proof is well formed and verifies over the caller's digest with the passport's
-//! `cnf` key; the digest rebuilt from the received request equals the caller's digest; the body
-//! hash header equals the hash of the body received.
+//! transcript-v1 request proof checks, in DESIGN.md section 4's order, split where the body is
+//! needed: on the headers, the proof headers are present, the proof is well formed and verifies
+//! over the caller's digest with the passport's `cnf` key, and the digest rebuilt from the
+//! received request (with the claimed `X-TrustPlane-Body-SHA256`) equals the caller's digest;
+//! once the body is complete, it must hash to that claimed value.
 
 use crate::b64;
 use crate::config::Config;
@@ -11,6 +12,7 @@ use crate::query;
 use crate::reason::Reason;
 use crate::request::RequestView;
 use crate::transcript::{self, TranscriptInput};
+use sha2::{Digest, Sha256};
 
 /// The four proof headers, read once.
 #[derive(Debug, Clone, Copy)]
@@ -50,15 +52,28 @@ impl<'a> ProofHeaders<'a> {
     }
 }
 
-/// Checks the proof of `req` with `body`; returns the verified transcript digest (hex).
-pub fn verify(
+/// What the headers proved: the passport's `cnf` key signed this digest, and the transcript
+/// rebuilt from the request as received (with the body hash the caller claims) has that digest.
+/// Only the comparison of the body with `body_sha256` is left for when the body is complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedRequest {
+    /// The verified transcript digest, lowercase hex.
+    pub digest_hex: String,
+    /// `X-TrustPlane-Body-SHA256`, as signed: the body must hash to it.
+    pub body_sha256: [u8; 32],
+}
+
+/// Checks the request proof on the headers alone (DESIGN.md section 4's order): headers present,
+/// proof well formed and valid over the caller's digest, rebuilt digest (with the claimed body
+/// hash) equal to it. A stolen passport without the caller's key stops here, before any body is
+/// buffered.
+pub fn verify_headers(
     config: &Config,
     req: &RequestView,
-    body: &[u8],
     passport: &Passport,
     audience: &str,
     route_id: &str,
-) -> Result<String, Reason> {
+) -> Result<SignedRequest, Reason> {
     let h = ProofHeaders::read(req)?;
     let claimed = std::str::from_utf8(h.transcript_sha256)
         .ok()
@@ -72,10 +87,13 @@ pub fn verify(
         return Err(Reason::InvalidRequestProof);
     }
 
+    // No body hashes to a value that is not 64 lowercase hex: refused now, not after buffering.
+    let body_hex =
+        std::str::from_utf8(h.body_sha256).map_err(|_| Reason::RequestBindingMismatch)?;
+    let body_sha256 = transcript::parse_hex32(body_hex).ok_or(Reason::RequestBindingMismatch)?;
     let nonce = std::str::from_utf8(h.nonce).map_err(|_| Reason::RequestBindingMismatch)?;
     let normalized =
         query::normalize(req.raw_query()).map_err(|_| Reason::RequestBindingMismatch)?;
-    let body_hex = transcript::sha256_hex(body);
     // `signed_headers` is sorted and deduplicated at load; the first occurrence of each wins.
     let selected: Vec<(&str, &[u8])> = config
         .signed_headers
@@ -93,15 +111,23 @@ pub fn verify(
         content_encoding: req.text("content-encoding").unwrap_or(""),
         normalized_query: &normalized,
         selected_headers: &selected,
-        body_sha256_hex: &body_hex,
+        body_sha256_hex: body_hex,
         passport_jti: &passport.jti,
         nonce,
         issued_at: passport.iat,
         key_binding: passport.key_binding.name(),
     };
-    let rebuilt = transcript::digest(&input);
-    if rebuilt != claimed || h.body_sha256 != body_hex.as_bytes() {
+    if transcript::digest(&input) != claimed {
         return Err(Reason::RequestBindingMismatch);
     }
-    Ok(transcript::hex_lower(&rebuilt))
+    Ok(SignedRequest {
+        digest_hex: transcript::hex_lower(&claimed),
+        body_sha256,
+    })
+}
+
+/// Whether the complete body hashes to the signed `X-TrustPlane-Body-SHA256`.
+pub fn body_matches(expected: &[u8; 32], body: &[u8]) -> bool {
+    let actual: [u8; 32] = Sha256::digest(body).into();
+    actual == *expected
 }

@@ -1,7 +1,9 @@
 //! The decision pipeline, in DESIGN.md section 7's order: exemption, route (and bundle
-//! freshness), passport, revocation, identity, policy, body size, proof, replay. It is split at
-//! the one point where the shell must wait: everything that needs only headers runs first, so a
-//! bad passport is refused before any body is buffered.
+//! freshness), passport, revocation, identity, policy, proof (on the headers), body size, body
+//! hash, time again, replay. It is split at the one point where the shell must wait: everything
+//! that needs only headers runs first (a stolen passport without the caller's key is refused
+//! before any body is buffered), and what can change during the wait (the passport's and the
+//! bundle's time) is decided again, at the `now` of the callback that decides.
 
 use crate::config::{Bundle, Config, Freshness, Route, Routing};
 use crate::decision::{Denial, Facts};
@@ -29,17 +31,36 @@ pub enum HeadersVerdict {
     /// An `allow_unauthenticated` request: no credentials checked.
     Exempt(Facts),
     Deny(Denial),
-    /// Passport and policy passed; the proof needs the body.
+    /// Every check on the headers passed; the decision needs the complete body.
     NeedBody(Box<Pending>),
 }
 
-/// A request whose passport and policy passed.
-#[derive(Debug)]
+/// What a request that passed every header check still needs for its decision, and nothing
+/// else: no header map and no passport, so a request waiting for its body costs a few hundred
+/// bytes. Each field is credential-neutral, so another credential kind fills the same shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
-    pub passport: Passport,
-    pub route_id: String,
-    pub audience: String,
+    /// Verified facts, for the audit event, filter state and identity headers.
     pub facts: Facts,
+    /// The complete body must hash to this (the signed `X-TrustPlane-Body-SHA256`); `None` when
+    /// the credential does not bind the body.
+    pub body_sha256: Option<[u8; 32]>,
+    /// The credential is valid while `now < valid_until`; at or after it the answer is `expired`.
+    pub valid_until: i64,
+    pub expired: Reason,
+    /// The route's bundle is current while `now <= fresh_until`; `None`: it never goes stale.
+    pub fresh_until: Option<i64>,
+    /// The one-time key consumed at the decision.
+    pub replay: Option<ReplayKey>,
+}
+
+/// A one-time credential identifier and how long its consumption must be remembered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayKey {
+    pub issuer: String,
+    pub jti: String,
+    /// Unix seconds; always after the decision's `now` (the time check runs first).
+    pub expires: i64,
 }
 
 /// A request that passed every check, its jti consumed.
@@ -98,11 +119,12 @@ impl Engine {
         facts.audience = Some(audience.clone());
         let base_minimum = policy::route_minimum(cfg, bundle, route);
         facts.required_key_binding = Some(base_minimum.name().to_string());
-        if let Some(route) = route {
-            if let Err(reason) = self.check_freshness(route, now) {
-                return deny(reason, &facts);
-            }
-        }
+        let fresh_until = match route.map(|r| self.fresh_until(r)) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(until))) if now <= until => Some(until),
+            Some(Ok(Some(_))) => return deny(Reason::StaleBundleFailClosed, &facts),
+            Some(Err(reason)) => return deny(reason, &facts),
+        };
 
         let token = match passport::bearer_token(req.first(headers::AUTHORIZATION)) {
             Ok(t) if req.count(headers::AUTHORIZATION) == 1 => t,
@@ -139,17 +161,30 @@ impl Engine {
             }
         }
 
+        let signed = match proof::verify_headers(cfg, req, &passport, &audience, &route_id) {
+            Ok(signed) => signed,
+            Err(reason) => return deny(reason, &facts),
+        };
+        facts.transcript_sha256 = Some(signed.digest_hex);
+
         let declared = req
             .text("content-length")
             .and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|len| len > cfg.max_body_bytes as u64) {
             return deny(Reason::BodyTooLarge, &facts);
         }
+        let valid_until = passport.exp.saturating_add(cfg.clock_skew_seconds);
         HeadersVerdict::NeedBody(Box::new(Pending {
-            passport,
-            route_id,
-            audience,
             facts,
+            body_sha256: Some(signed.body_sha256),
+            valid_until,
+            expired: Reason::PassportExpired,
+            fresh_until,
+            replay: Some(ReplayKey {
+                issuer: passport.iss,
+                jti: passport.jti,
+                expires: valid_until,
+            }),
         }))
     }
 
@@ -158,45 +193,57 @@ impl Engine {
         buffered > self.config.max_body_bytes
     }
 
-    /// Checks the request proof over the complete body and consumes the jti.
+    /// The decision, once the body is complete (`body` is empty for a request without one), at
+    /// `now`, the time of the callback that decides: body size, body hash, time again (bundle
+    /// freshness, then the credential's validity), then the jti is consumed.
     // A denial carries its facts by value: it is built once per request, so boxing buys nothing.
     #[allow(clippy::result_large_err)]
     pub fn check_body(
         &self,
         pending: Pending,
-        req: &RequestView,
         body: &[u8],
         store: &mut dyn SharedStore,
         now: i64,
     ) -> Result<Admitted, Denial> {
         let Pending {
-            passport,
-            route_id,
-            audience,
             mut facts,
+            body_sha256,
+            valid_until,
+            expired,
+            fresh_until,
+            replay,
         } = pending;
         let deny = |reason: Reason, facts: Facts| Denial::new(reason, true, facts);
         if self.body_too_large(body.len()) {
             return Err(deny(Reason::BodyTooLarge, facts));
         }
-        match proof::verify(&self.config, req, body, &passport, &audience, &route_id) {
-            Ok(digest) => facts.transcript_sha256 = Some(digest),
-            Err(reason) => return Err(deny(reason, facts)),
+        if body_sha256.is_some_and(|want| !proof::body_matches(&want, body)) {
+            return Err(deny(Reason::RequestBindingMismatch, facts));
         }
-        let expires = passport.exp.saturating_add(self.config.clock_skew_seconds);
-        match self
-            .replay
-            .consume(store, &passport.iss, &passport.jti, expires, now)
-        {
-            Ok(pressure) => {
-                facts.allow_detail = Some("verified");
-                Ok(Admitted { facts, pressure })
-            }
-            Err(refused) => Err(Denial {
-                replay: Some(refused.pressure),
-                ..deny(refused.reason, facts)
-            }),
+        // The headers were checked at an earlier `now`; a slow body must not outlive them.
+        if fresh_until.is_some_and(|until| now > until) {
+            return Err(deny(Reason::StaleBundleFailClosed, facts));
         }
+        if now >= valid_until {
+            return Err(deny(expired, facts));
+        }
+        let pressure = match replay {
+            None => Pressure::default(),
+            Some(key) => match self
+                .replay
+                .consume(store, &key.issuer, &key.jti, key.expires, now)
+            {
+                Ok(pressure) => pressure,
+                Err(refused) => {
+                    return Err(Denial {
+                        replay: Some(refused.pressure),
+                        ..deny(refused.reason, facts)
+                    })
+                }
+            },
+        };
+        facts.allow_detail = Some("verified");
+        Ok(Admitted { facts, pressure })
     }
 
     fn resolve_route<'a>(
@@ -216,16 +263,18 @@ impl Engine {
         }
     }
 
-    /// The bundle's age is the time since proofgate loaded it.
-    fn check_freshness(&self, route: &Route, now: i64) -> Result<(), Reason> {
-        let age = now.saturating_sub(self.loaded_at);
-        match route.freshness {
-            Freshness::OfflineOk => Ok(()),
-            Freshness::Realtime if age <= self.config.realtime_window_seconds => Ok(()),
-            Freshness::Bounded(Some(max)) if age <= max => Ok(()),
-            Freshness::Realtime | Freshness::Bounded(Some(_)) => Err(Reason::StaleBundleFailClosed),
-            Freshness::Bounded(None) | Freshness::Unknown => Err(Reason::BundleFreshnessUnknown),
-        }
+    /// The last second at which `route`'s bundle is current (its age is the time since
+    /// proofgate loaded it); `None` when it never goes stale.
+    fn fresh_until(&self, route: &Route) -> Result<Option<i64>, Reason> {
+        let window = match route.freshness {
+            Freshness::OfflineOk => return Ok(None),
+            Freshness::Realtime => self.config.realtime_window_seconds,
+            Freshness::Bounded(Some(max)) => max,
+            Freshness::Bounded(None) | Freshness::Unknown => {
+                return Err(Reason::BundleFreshnessUnknown)
+            }
+        };
+        Ok(Some(self.loaded_at.saturating_add(window)))
     }
 }
 

@@ -339,7 +339,7 @@ fn sdk_case(case: &Value, route_id: &str, method: &str, signed_headers: Value) {
         panic!("headers phase did not pass");
     };
     let admitted = engine
-        .check_body(*pending, &req, &body, &mut MemoryStore::default(), now)
+        .check_body(*pending, &body, &mut MemoryStore::default(), now)
         .unwrap();
     assert_eq!(
         admitted.facts.transcript_sha256.as_deref(),

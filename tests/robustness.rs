@@ -69,7 +69,7 @@ fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
 
 fn decide(engine: &Engine, store: &mut MemoryStore, view: &RequestView, body: &[u8]) -> bool {
     match engine.check_headers(view, NOW) {
-        HeadersVerdict::NeedBody(p) => engine.check_body(*p, view, body, store, NOW).is_ok(),
+        HeadersVerdict::NeedBody(p) => engine.check_body(*p, body, store, NOW).is_ok(),
         HeadersVerdict::Exempt(_) => true,
         HeadersVerdict::Deny(_) => false,
     }

@@ -38,7 +38,7 @@ impl Case {
             HeadersVerdict::Deny(d) => Err(d.reason),
             HeadersVerdict::NeedBody(p) => self
                 .engine
-                .check_body(*p, req, body, &mut self.store, now)
+                .check_body(*p, body, &mut self.store, now)
                 .map(|a| a.facts.route_id.unwrap())
                 .map_err(|d| d.reason),
         }

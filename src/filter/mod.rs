@@ -84,6 +84,7 @@ impl RootContext for Root {
             engine: self.engine.clone(),
             metrics: self.metrics.clone(),
             waiting: None,
+            request_id: None,
             now: 0,
         }))
     }
@@ -111,8 +112,11 @@ fn now_seconds() -> Option<i64> {
 struct Http {
     engine: Option<Rc<Engine>>,
     metrics: Option<Rc<Metrics>>,
-    /// A request whose passport and policy passed, waiting for its body.
-    waiting: Option<(Box<Pending>, RequestView)>,
+    /// A request that passed every header check, waiting for its body: only what the decision
+    /// still needs, never the header map.
+    waiting: Option<Box<Pending>>,
+    /// `x-request-id`, for the audit event of a decision made after the headers are gone.
+    request_id: Option<String>,
     /// The host clock, read once at the start of the callback that decides.
     now: i64,
 }
@@ -137,13 +141,14 @@ impl HttpContext for Http {
             return self.deny(internal(), Some(&request));
         };
         match engine.check_headers(&request, self.now) {
-            HeadersVerdict::Exempt(facts) => self.allow(&facts, &request, true),
+            HeadersVerdict::Exempt(facts) => self.allow(&facts, Some(&request), true),
             HeadersVerdict::Deny(denial) => self.deny(denial, Some(&request)),
             HeadersVerdict::NeedBody(pending) if end_of_stream => {
-                self.finish(*pending, &request, &[])
+                self.finish(*pending, Some(&request), &[])
             }
             HeadersVerdict::NeedBody(pending) => {
-                self.waiting = Some((pending, request));
+                self.request_id = request.text("x-request-id").map(str::to_string);
+                self.waiting = Some(pending);
                 Action::Pause
             }
         }
@@ -154,10 +159,8 @@ impl HttpContext for Http {
             return Action::Continue;
         };
         if engine.body_too_large(body_size) {
-            let (pending, request) = self.take_waiting();
-            let facts = pending.map(|p| p.facts).unwrap_or_default();
-            let denial = Denial::new(Reason::BodyTooLarge, true, facts);
-            return self.deny(denial, request.as_ref());
+            let facts = self.waiting.take().map(|p| p.facts).unwrap_or_default();
+            return self.deny(Denial::new(Reason::BodyTooLarge, true, facts), None);
         }
         if !end_of_stream {
             // Envoy buffers the body while the filter pauses.
@@ -187,54 +190,49 @@ impl Http {
         }
     }
 
-    fn take_waiting(&mut self) -> (Option<Box<Pending>>, Option<RequestView>) {
-        match self.waiting.take() {
-            Some((pending, request)) => (Some(pending), Some(request)),
-            None => (None, None),
-        }
-    }
-
-    /// Decides with the buffered body (at most `max` bytes: the size Envoy reported).
+    /// Decides with the buffered body (at most `max` bytes: the size Envoy reported), at the
+    /// `now` of this callback.
     fn finish_buffered(&mut self, max: usize) -> Action {
-        let Some((pending, request)) = self.waiting.take() else {
+        let Some(pending) = self.waiting.take() else {
             return self.deny(internal(), None);
         };
         if !self.read_clock() {
             return self.deny(
                 Denial::new(Reason::InternalError, true, pending.facts),
-                Some(&request),
+                None,
             );
         }
         match abi::get_buffer(abi::REQUEST_BODY, 0, max) {
-            Ok(body) => self.finish(*pending, &request, &body),
-            Err(_) => {
-                let denial = Denial::new(Reason::InternalError, true, pending.facts);
-                self.deny(denial, Some(&request))
-            }
+            Ok(body) => self.finish(*pending, None, &body),
+            Err(_) => self.deny(
+                Denial::new(Reason::InternalError, true, pending.facts),
+                None,
+            ),
         }
     }
 
-    /// The proof and replay steps, at `self.now`.
-    fn finish(&mut self, pending: Pending, request: &RequestView, body: &[u8]) -> Action {
+    /// The body steps and the replay step, at `self.now`. `request` is there only when the
+    /// decision is made in the headers callback.
+    fn finish(&mut self, pending: Pending, request: Option<&RequestView>, body: &[u8]) -> Action {
         let Some(engine) = self.engine.clone() else {
-            return self.deny(internal(), Some(request));
+            return self.deny(internal(), request);
         };
-        match engine.check_body(pending, request, body, &mut store::HostStore, self.now) {
+        match engine.check_body(pending, body, &mut store::HostStore, self.now) {
             Ok(admitted) => {
                 if let Some(m) = &self.metrics {
                     m.replay(&admitted.pressure);
                 }
                 self.allow(&admitted.facts, request, false)
             }
-            Err(denial) => self.deny(denial, Some(request)),
+            Err(denial) => self.deny(denial, request),
         }
     }
 
-    fn allow(&mut self, facts: &Facts, request: &RequestView, exempt: bool) -> Action {
+    fn allow(&mut self, facts: &Facts, request: Option<&RequestView>, exempt: bool) -> Action {
         let Some(event_id) = EventId::random() else {
             return self.deny(
                 Denial::new(Reason::InternalError, false, facts.clone()),
-                Some(request),
+                request,
             );
         };
         let forward = self
@@ -244,7 +242,8 @@ impl Http {
         let mut edits_ok = true;
         if !forward {
             for name in headers::CREDENTIALS {
-                if request.first(name).is_some() {
+                // Without the header map (a decision after the body), remove every one.
+                if request.is_none_or(|r| r.first(name).is_some()) {
                     edits_ok &= abi::remove_header(abi::REQUEST_HEADERS, name).is_ok();
                 }
             }
@@ -257,10 +256,10 @@ impl Http {
         if !edits_ok {
             return self.deny(
                 Denial::new(Reason::InternalError, true, facts.clone()),
-                Some(request),
+                request,
             );
         }
-        self.record(None, facts, &event_id, Some(request));
+        self.record(None, facts, &event_id, request);
         if let Some(m) = &self.metrics {
             m.allowed(exempt);
         }
@@ -308,7 +307,10 @@ impl Http {
         let engine = self.engine.as_deref();
         let log_it = reason.is_some() || engine.is_none_or(|e| e.config.audit_log_allow);
         if log_it {
-            let request_id = request.and_then(|r| r.text("x-request-id"));
+            let request_id = match request {
+                Some(r) => r.text("x-request-id"),
+                None => self.request_id.as_deref(),
+            };
             let policy_version = engine
                 .and_then(|e| e.config.bundle.as_ref())
                 .and_then(|b| b.policy_version.as_deref());
