@@ -1,6 +1,8 @@
 //! `trustplane-auth-audit-event-v0.1` (DESIGN.md section 8): one JSON object per decision,
 //! logged on one line after the prefix `proofgate.audit `. Built only from [`Facts`], which never
-//! hold a token, proof or key, so none can leak into a log.
+//! hold a token, proof or key, so none can leak into a log. `issuer`, `subject` and `jti` are
+//! verified facts; text read from a credential that failed before its signature verified goes
+//! only to `unverified_*` fields, escaped and bounded. JSON escaping keeps the event on one line.
 
 use crate::decision::Facts;
 use crate::event_id::EventId;
@@ -41,6 +43,14 @@ struct Event<'a> {
     transcript_sha256: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     policy_version: Option<&'a str>,
+    // Read from a credential refused before its signature verified: escaped and bounded, never
+    // in `issuer` / `subject` / `jti`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unverified_issuer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unverified_subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unverified_jti: Option<&'a str>,
 }
 
 /// The audit line (prefix included) for a decision: `None` reason means allow.
@@ -74,6 +84,9 @@ pub fn line(
         required_key_binding: facts.required_key_binding.as_deref(),
         transcript_sha256: facts.transcript_sha256.as_deref(),
         policy_version,
+        unverified_issuer: facts.unverified.issuer.as_deref(),
+        unverified_subject: facts.unverified.subject.as_deref(),
+        unverified_jti: facts.unverified.jti.as_deref(),
     };
     let mut out = String::from(LOG_PREFIX);
     // Serialising borrowed strings and plain values cannot fail; keep the prefix-only line if

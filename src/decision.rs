@@ -4,10 +4,13 @@
 
 use crate::event_id::EventId;
 use crate::headers;
+use crate::log_text;
 use crate::reason::Reason;
 use crate::replay::Pressure;
 
 /// Facts known about a request when it was decided, for headers, audit events and access logs.
+/// `issuer`, `subject` and `jti` are only ever set from a credential whose signature verified,
+/// and only when clean ([`clean_claim`]); what was read before that is in `unverified`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Facts {
     pub route_id: Option<String>,
@@ -21,6 +24,37 @@ pub struct Facts {
     pub transcript_sha256: Option<String>,
     /// Why an allow was an allow ("verified", "exempt_route").
     pub allow_detail: Option<&'static str>,
+    /// Claims of a credential refused before its signature verified: audit event only.
+    pub unverified: Unverified,
+}
+
+/// Claims read from a credential whose signature did not verify (or was never checked):
+/// attacker-chosen text, kept only for the audit event's `unverified_*` fields, escaped and
+/// bounded by [`Unverified::new`]. Never a filter state value, a header or a policy input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unverified {
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub jti: Option<String>,
+}
+
+impl Unverified {
+    pub fn new(issuer: Option<&str>, subject: Option<&str>, jti: Option<&str>) -> Self {
+        let keep = |v: Option<&str>| {
+            v.map(|v| log_text::escape_bounded(v, log_text::UNVERIFIED_MAX_CHARS))
+        };
+        Unverified {
+            issuer: keep(issuer),
+            subject: keep(subject),
+            jti: keep(jti),
+        }
+    }
+}
+
+/// A claim from a verified credential, if it is clean enough to be a fact: non-empty, no
+/// surrounding whitespace, no control characters (the rule passport claims are held to).
+pub fn clean_claim(value: Option<String>) -> Option<String> {
+    value.filter(|s| !s.is_empty() && s.trim() == s && !s.chars().any(char::is_control))
 }
 
 /// A refusal and what was known when it was made.

@@ -14,6 +14,7 @@ pub mod event_id;
 pub mod headers;
 pub mod json;
 pub mod jwk;
+pub mod log_text;
 pub mod passport;
 pub mod path_match;
 pub mod policy;

@@ -6,7 +6,7 @@
 //! bundle's time) is decided again, at the `now` of the callback that decides.
 
 use crate::config::{Bundle, Config, Freshness, Route, Routing};
-use crate::decision::{Denial, Facts};
+use crate::decision::{clean_claim, Denial, Facts, Unverified};
 use crate::headers;
 use crate::passport::{self, Passport};
 use crate::policy;
@@ -134,9 +134,17 @@ impl Engine {
         let passport = match passport::verify(token, cfg, now) {
             Ok(p) => p,
             Err((reason, partial)) => {
-                facts.issuer = partial.iss;
-                facts.subject = partial.sub;
-                facts.jti = partial.jti;
+                if signature_verified(reason) {
+                    facts.issuer = clean_claim(partial.iss);
+                    facts.subject = clean_claim(partial.sub);
+                    facts.jti = clean_claim(partial.jti);
+                } else {
+                    facts.unverified = Unverified::new(
+                        partial.iss.as_deref(),
+                        partial.sub.as_deref(),
+                        partial.jti.as_deref(),
+                    );
+                }
                 return deny(reason, &facts);
             }
         };
@@ -276,6 +284,19 @@ impl Engine {
         };
         Ok(Some(self.loaded_at.saturating_add(window)))
     }
+}
+
+/// Whether a passport refused for `reason` had its signature verified first, so that what was
+/// read of it is a fact. Listed, not inferred: a reason added later counts as unverified.
+fn signature_verified(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::Revoked
+            | Reason::InvalidPassportClaims
+            | Reason::PassportExpired
+            | Reason::PassportNotYetValid
+            | Reason::PassportLifetimeExceeded
+    )
 }
 
 /// Without a bundle (route-id mode), every trust-material issuer is an allowed source and only

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::decision::{self, Denial, Facts};
 use crate::event_id::EventId;
 use crate::headers;
+use crate::log_text;
 use crate::reason::Reason;
 use crate::replay::LiveCounter;
 use crate::request::RequestView;
@@ -341,8 +342,9 @@ impl Http {
         ];
         for (name, value) in state {
             if let Some(value) = value {
+                // Printed as PLAIN by access logs: escaped so no value can forge or split a line.
                 // Filter state is for logs only; failing to set it must not change the decision.
-                let _ = abi::set_property(name, value.as_bytes());
+                let _ = abi::set_property(name, log_text::escape(value).as_bytes());
             }
         }
     }

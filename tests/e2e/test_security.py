@@ -5,9 +5,12 @@ claims never reach logs or filter state (item 3)."""
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import time
 from typing import Any
+
+import pytest
 
 import harness
 import tpsign
@@ -100,3 +103,75 @@ def test_replayed_get_finished_after_expiry_is_passport_expired(gateway: Gateway
     event_id = expect_deny(resp, 401, "passport_expired", presented=True)
     event = gateway.audit_event(event_id)
     assert (event["reason_code"], event["jti"]) == ("passport_expired", req["jti"]), event
+
+
+FORGED_SUB = "admin\nINJECTED 200 allow subject=root"
+FORGED_SUB_ESCAPED = "admin\\x0aINJECTED\\x20200\\x20allow\\x20subject=root"
+
+
+def _token(header: dict[str, Any], claims: dict[str, Any], signature: bytes) -> str:
+    def seg(obj: dict[str, Any]) -> str:
+        return tpsign.b64url(json.dumps(obj, separators=(",", ":")).encode())
+    return f"{seg(header)}.{seg(claims)}.{tpsign.b64url(signature)}"
+
+
+def _access_line(gateway: Gateway, event_id: str) -> str:
+    lines = gateway.wait_for(lambda: [l for l in gateway.access_log_lines() if f"event={event_id}" in l],
+                             what=f"access log line of {event_id}")
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def _no_forged_lines(gateway: Gateway) -> None:
+    for line in gateway.access_log_lines():
+        assert "INJECTED" not in line, f"forged text in the access log: {line!r}"
+    for line in gateway.log_text().splitlines():
+        if "INJECTED" in line:
+            assert harness.AUDIT_PREFIX in line, f"forged line in envoy.log: {line!r}"
+
+
+@pytest.mark.parametrize("case", ["zero_signature", "unknown_kid"])
+def test_unverified_claims_never_reach_facts_or_logs(gateway: Gateway, case: str) -> None:
+    # issue 7 item 3: a zero signature (or an unknown key) with a subject that carries a line
+    # break wrote a forged line into the access log and that subject into the audit event.
+    req = tpsign.sign("GET", gateway.url("/v1/orders/3"))
+    header, claims = tpsign.token_parts(req["passport"])
+    claims["sub"] = FORGED_SUB
+    if case == "unknown_kid":
+        header["kid"] = "nobody"
+    token = _token(header, claims, bytes(64))
+    resp = gateway.send_signed(req, replace={"Authorization": f"Bearer {token}"})
+    reason = "invalid_passport_signature" if case == "zero_signature" else "unknown_signing_key"
+    event_id = expect_deny(resp, 401, reason, presented=True, gateway=gateway)
+
+    event = gateway.audit_event(event_id)
+    for field in ("issuer", "subject", "jti"):
+        assert field not in event, f"unverified {field} in the audit event: {event}"
+    assert event["unverified_subject"] == FORGED_SUB_ESCAPED, event
+    assert event["unverified_jti"] == req["jti"], event
+    line = _access_line(gateway, event_id)
+    assert f" {reason} " in line and " subject=- issuer=- " in line, line
+    _no_forged_lines(gateway)
+
+
+def test_a_signed_subject_with_a_line_break_is_refused_and_not_logged(gateway: Gateway) -> None:
+    req = tpsign.sign("GET", gateway.url("/v1/orders/4"), extra_claims={"sub": FORGED_SUB})
+    event_id = expect_deny(gateway.send_signed(req), 401, "invalid_passport_claims", presented=True,
+                           gateway=gateway)
+    event = gateway.audit_event(event_id)
+    assert "subject" not in event and "unverified_subject" not in event, event
+    assert event["issuer"] == harness.ISSUER and event["jti"] == req["jti"], event
+    assert " subject=- " in _access_line(gateway, event_id)
+    _no_forged_lines(gateway)
+
+
+def test_verified_values_are_escaped_in_filter_state(gateway: Gateway) -> None:
+    # A verified subject the policy refuses: a fact, but printed PLAIN in the access log, so a
+    # space or a quote must not read as another field.
+    sub = 'mallory issuer="x'
+    req = tpsign.sign("GET", gateway.url("/v1/orders/6"), subject=sub)
+    event_id = expect_deny(gateway.send_signed(req), 403, "source_subject_mismatch", presented=True,
+                           gateway=gateway)
+    assert gateway.audit_event(event_id)["subject"] == sub
+    line = _access_line(gateway, event_id)
+    assert " subject=mallory\\x20issuer=\\x22x issuer=https://issuer.example/external-jwks " in line, line
