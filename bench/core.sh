@@ -60,3 +60,29 @@ print(f"In V8 the core takes {core:.0f} µs per request; two table-path Ed25519 
       "the cost that decides the gap to jwt_authn, which verifies one signature natively with BoringSSL.")
 PY
 fi
+
+# The replay store as it fills (issue 7): one consume at 1%, 50% and 90% of two sizes.
+echo
+echo "### Replay store fill: one consume (bucket read, prune, append, CAS write), fastest of 10 rounds"
+echo
+echo "| where | max_entries | 1% | 50% | 90% |"
+echo "|---|---:|---:|---:|---:|"
+replay_rows() {
+  python3 -c '
+import re, sys
+rows = {}
+for line in sys.stdin:
+    m = re.match(r"replay: max_entries=(\d+) fill=(\d+)% consume=(\d+) ns", line)
+    if m:
+        rows.setdefault(int(m[1]), {})[int(m[2])] = int(m[3])
+for size, fills in rows.items():
+    cells = " | ".join(f"{fills[f] / 1000:.2f} µs" for f in (1, 50, 90))
+    print(f"| {sys.argv[1]} | {size:,} | {cells} |")
+' "$1"
+}
+cargo bench --quiet --bench replay 2>/dev/null | replay_rows "native (x86_64)"
+if command -v node >/dev/null 2>&1; then
+  cargo build --quiet --release --target wasm32-wasip1 --bench replay --no-default-features
+  replay_wasm=$(ls -t target/wasm32-wasip1/release/deps/replay-*.wasm | head -1)
+  node --no-warnings bench/replay-wasi.mjs "$replay_wasm" | replay_rows "V8 (node WASI)"
+fi

@@ -47,7 +47,7 @@ fn main() {
     let prepare = env("PIPELINE_PREPARE").unwrap_or(iters).max(iters);
     let engine = Engine::new(config(&config_json()), NOW - 10);
     let mut store = MemoryStore::default();
-    engine.replay.create_buckets(&mut store).unwrap();
+    engine.replay.open(&mut store).unwrap();
     let req = Req::post_order();
     // Signing is not measured: every request is prepared first, each with its own jti.
     let prepared: Vec<_> = (0..prepare)

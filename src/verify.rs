@@ -12,7 +12,7 @@ use crate::passport::{self, Passport};
 use crate::policy;
 use crate::proof;
 use crate::reason::Reason;
-use crate::replay::{Pressure, ReplayStore, SharedStore};
+use crate::replay::{Claim, Pressure, ReplayStore, SharedStore};
 use crate::request::RequestView;
 use crate::signer::SignerClass;
 
@@ -59,8 +59,23 @@ pub struct Pending {
 pub struct ReplayKey {
     pub issuer: String,
     pub jti: String,
+    /// The caller charged for the entry (its share of the store).
+    pub subject: String,
     /// Unix seconds; always after the decision's `now` (the time check runs first).
     pub expires: i64,
+}
+
+impl ReplayKey {
+    /// The replay store's claim for this passport jti.
+    pub fn claim(&self) -> Claim<'_> {
+        Claim {
+            namespace: Claim::PASSPORT,
+            issuer: &self.issuer,
+            id: &self.jti,
+            subject: &self.subject,
+            until: self.expires,
+        }
+    }
 }
 
 /// A request that passed every check, its jti consumed.
@@ -72,7 +87,7 @@ pub struct Admitted {
 
 impl Engine {
     pub fn new(config: Config, loaded_at: i64) -> Self {
-        let replay = ReplayStore::new(config.replay_max_entries);
+        let replay = ReplayStore::new(&config.replay);
         Engine {
             config,
             loaded_at,
@@ -191,6 +206,7 @@ impl Engine {
             replay: Some(ReplayKey {
                 issuer: passport.iss,
                 jti: passport.jti,
+                subject: passport.sub,
                 expires: valid_until,
             }),
         }))
@@ -237,10 +253,7 @@ impl Engine {
         }
         let pressure = match replay {
             None => Pressure::default(),
-            Some(key) => match self
-                .replay
-                .consume(store, &key.issuer, &key.jti, key.expires, now)
-            {
+            Some(key) => match self.replay.consume(store, &key.claim(), now) {
                 Ok(pressure) => pressure,
                 Err(refused) => {
                     return Err(Denial {

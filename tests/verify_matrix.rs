@@ -953,9 +953,9 @@ fn replay_and_full_store() {
     let mut c = Case::default();
     assert_eq!(c.signed(&r, &claims()), Ok("orders.create".into()));
     assert_eq!(c.signed(&r, &claims()), Err(Reason::JtiReplay));
-    let mut cfg = config_json();
-    cfg["replay"] = json!({"max_entries": 1});
-    let mut c = Case::new(cfg);
+    // A store of one bucket with room for one entry: the second jti finds it full.
+    let mut c = Case::default();
+    c.engine.replay = proofgate::replay::ReplayStore::with_layout(1, 1, 1);
     assert_eq!(c.signed(&r, &claims()), Ok("orders.create".into()));
     assert_eq!(
         c.signed(&r, &with_claim(&["jti"], json!("another"))),

@@ -4,6 +4,7 @@
 
 mod bundle;
 mod reader;
+pub mod replay;
 mod trust;
 
 pub use bundle::{Bundle, Freshness, Revocation, Route, Source, SubjectRule};
@@ -59,7 +60,7 @@ pub struct Config {
     pub clock_skew_seconds: i64,
     pub max_passport_lifetime_seconds: i64,
     pub max_body_bytes: usize,
-    pub replay_max_entries: usize,
+    pub replay: replay::ReplayConfig,
     pub allow_unauthenticated: Vec<ExemptRule>,
     pub forward_credentials: bool,
     pub audit_log_allow: bool,
@@ -71,7 +72,7 @@ pub const DEFAULT_SIGNED_HEADERS: [&str; 2] = ["content-type", "x-trustplane-non
 pub const DEFAULT_CLOCK_SKEW_SECONDS: i64 = 30;
 pub const DEFAULT_MAX_PASSPORT_LIFETIME_SECONDS: i64 = 900;
 pub const DEFAULT_MAX_BODY_BYTES: i64 = 1_048_576;
-pub const DEFAULT_REPLAY_MAX_ENTRIES: i64 = 65_536;
+pub const DEFAULT_REPLAY_MAX_ENTRIES: i64 = replay::DEFAULT_MAX_ENTRIES;
 pub const DEFAULT_REALTIME_WINDOW_SECONDS: i64 = 5;
 
 const TOP_LEVEL_KEYS: [&str; 17] = [
@@ -181,13 +182,7 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
     let max_body_bytes = obj
         .int("max_body_bytes", 0, 64 * 1024 * 1024)?
         .unwrap_or(DEFAULT_MAX_BODY_BYTES);
-    let replay_max_entries = obj
-        .child("replay", |n| {
-            let r = n.object(Some(&["max_entries"]))?;
-            Ok(r.int("max_entries", 1, 4_194_304)?
-                .unwrap_or(DEFAULT_REPLAY_MAX_ENTRIES))
-        })?
-        .unwrap_or(DEFAULT_REPLAY_MAX_ENTRIES);
+    let replay = obj.child("replay", replay::parse)?.unwrap_or_default();
     let allow_unauthenticated = obj
         .array("allow_unauthenticated", |n| {
             let r = n.object(Some(&["method", "path_prefix"]))?;
@@ -275,7 +270,7 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
         clock_skew_seconds,
         max_passport_lifetime_seconds,
         max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
-        replay_max_entries: usize::try_from(replay_max_entries).unwrap_or(1),
+        replay,
         allow_unauthenticated,
         forward_credentials,
         audit_log_allow,

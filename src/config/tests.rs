@@ -55,7 +55,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(c.clock_skew_seconds, 30);
     assert_eq!(c.max_passport_lifetime_seconds, 900);
     assert_eq!(c.max_body_bytes, 1_048_576);
-    assert_eq!(c.replay_max_entries, 65_536);
+    assert_eq!(c.replay.max_entries, 65_536);
     assert!(c.allow_unauthenticated.is_empty());
     assert!(!c.forward_credentials);
     assert!(c.audit_log_allow);
@@ -105,7 +105,7 @@ fn every_field_is_read() {
         ),
         (0, 60, 0)
     );
-    assert_eq!(c.replay_max_entries, 128);
+    assert_eq!(c.replay.max_entries, 128);
     assert_eq!(
         c.allow_unauthenticated,
         vec![ExemptRule {

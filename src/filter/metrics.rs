@@ -12,6 +12,7 @@ pub struct Metrics {
     by_reason: Vec<(Reason, u32)>,
     cas_retries: u32,
     full_buckets: u32,
+    share_full: u32,
     entries: u32,
     memory: u32,
     pub config_loads: u32,
@@ -34,6 +35,7 @@ impl Metrics {
                 .collect(),
             cas_retries: counter("proofgate.replay.cas_retries"),
             full_buckets: counter("proofgate.replay.full_buckets"),
+            share_full: counter("proofgate.replay.share_full"),
             entries: gauge("proofgate.replay.entries"),
             memory: gauge("proofgate.vm.memory_bytes"),
             config_loads: counter("proofgate.config.loads"),
@@ -58,6 +60,9 @@ impl Metrics {
         }
         if pressure.bucket_full {
             abi::increment_metric(self.full_buckets, 1);
+        }
+        if pressure.share_full {
+            abi::increment_metric(self.share_full, 1);
         }
     }
 

@@ -23,7 +23,7 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
 
 /// Gauge timer: each tick re-reads one slice of the replay buckets (a full pass takes
-/// `LiveCounter::STEPS_PER_PASS` ticks, 4 s) and records the VM's memory.
+/// `LiveCounter::STEPS_PER_PASS` ticks, 8 s) and records the VM's memory.
 const GAUGE_PERIOD_MS: u32 = 500;
 
 pub fn install() {
@@ -99,7 +99,7 @@ fn load() -> Result<Engine, String> {
     let engine = Engine::new(config, now);
     engine
         .replay
-        .create_buckets(&mut store::HostStore)
+        .open(&mut store::HostStore)
         .map_err(|e| format!("cannot create the replay store in shared data: {e:?}"))?;
     Ok(engine)
 }

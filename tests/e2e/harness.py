@@ -21,6 +21,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -316,6 +317,10 @@ class Gateway:
     admin_port: int = 0
     envoy: subprocess.Popen[bytes] | None = None
     upstream: subprocess.Popen[str] | None = None
+    # Listeners from a watched file (file-based LDS) instead of static_resources: `reload()`
+    # delivers another plugin configuration the way an LDS update does.
+    file_lds: bool = False
+    upstream_port: int = 0
     record: Path = field(init=False)
     envoy_log: Path = field(init=False)
     access_log: Path = field(init=False)
@@ -343,11 +348,14 @@ class Gateway:
         _started.append(self)
         self.record.touch()
         self.upstream, upstream_port = start_upstream(self.record)
+        self.upstream_port = upstream_port
         config = self.workdir / "envoy.yaml"
-        config.write_text(json.dumps(bootstrap(
-            upstream_port=upstream_port, plugin_config=self.plugin_config, wasm=wasm_path(),
-            access_log=self.access_log, escaped_slashes_action=self.escaped_slashes_action),
-            indent=2))
+        boot = bootstrap(upstream_port=upstream_port, plugin_config=self.plugin_config, wasm=wasm_path(),
+                         access_log=self.access_log, escaped_slashes_action=self.escaped_slashes_action)
+        if self.file_lds:
+            self.port = self.port or free_port()
+            boot = self._with_file_lds(boot)
+        config.write_text(json.dumps(boot, indent=2))
         admin_file = self.workdir / "admin.address"
         cmd = envoy_command(
             config, "--concurrency", "2", "--log-level", "info",
@@ -386,6 +394,42 @@ class Gateway:
                     pass
             time.sleep(0.05)
         raise RuntimeError(f"envoy not ready within {READY_TIMEOUT_S}s; log tail:\n{_tail(self.envoy_log)}")
+
+    def _with_file_lds(self, boot: dict[str, Any]) -> dict[str, Any]:
+        listeners = boot["static_resources"].pop("listeners")
+        for listener in listeners:
+            listener["address"]["socket_address"]["port_value"] = self.port
+        self._write_lds(listeners)
+        boot["node"] = {"id": "proofgate-e2e", "cluster": "proofgate-e2e"}
+        boot["dynamic_resources"] = {"lds_config": {
+            "resource_api_version": "V3", "path_config_source": {"path": str(self.workdir / "lds.json")}}}
+        return boot
+
+    def _write_lds(self, listeners: list[dict[str, Any]]) -> None:
+        resources = [{"@type": "type.googleapis.com/envoy.config.listener.v3.Listener", **lst} for lst in listeners]
+        tmp = self.workdir / "lds.json.tmp"
+        tmp.write_text(json.dumps({"resources": resources}, indent=2))
+        tmp.rename(self.workdir / "lds.json")  # Envoy reloads on the rename
+
+    def reload(self, plugin_config: dict[str, Any], timeout: float = 15.0) -> None:
+        """File-based LDS update of the listener with another plugin configuration; returns once
+        Envoy applied it and every worker's VM loaded it (new connections use it)."""
+        assert self.file_lds, "reload() needs Gateway(file_lds=True)"
+        before = self.stats()
+        self.plugin_config = plugin_config
+        boot = bootstrap(upstream_port=self.upstream_port, plugin_config=plugin_config, wasm=wasm_path(),
+                         access_log=self.access_log, listener_port=self.port,
+                         escaped_slashes_action=self.escaped_slashes_action)
+        self._write_lds(boot["static_resources"]["listeners"])
+
+        def applied() -> bool:
+            now = self.stats()
+            return (now.get("listener_manager.lds.update_success", 0)
+                    > before.get("listener_manager.lds.update_success", 0)
+                    and now.get("listener_manager.total_listeners_warming", 0) == 0
+                    and now.get("wasmcustom.proofgate.config.loads", 0)
+                    > before.get("wasmcustom.proofgate.config.loads", 0))
+        self.wait_for(applied, timeout, "the LDS update")
 
     def _listener_port(self) -> int:
         _, body = _http_get(f"{self.admin_url}/listeners?format=json")
@@ -490,6 +534,12 @@ def _stop_all() -> None:  # a crashed script must not leave Envoys or upstreams 
 def _unique_base_id() -> int:
     # Distinct per process and per gateway, so several Envoys (and parallel runs) coexist.
     return (os.getpid() % 10_000) * 100 + next(_base_ids) % 100
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def start_gateway(plugin_config: dict[str, Any] | None, workdir: Path | None = None,
