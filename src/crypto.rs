@@ -3,31 +3,84 @@
 //! the cofactorless equation `[S]B = R + [k]A` checked by comparing encodings. Everything else in
 //! proofgate calls only this module (DESIGN.md section 9).
 //!
-//! Keys known in advance (trust material) can carry a fixed-base precomputed table of their
-//! multiples, built once at configuration load (about 30 KB each): verification is then two
-//! fixed-base multiplications, which in V8 cost well under one variable-base double
-//! multiplication. Keys seen only at request time take the variable-base path.
+//! Keys known in advance (trust material, and any other key a caller registers with
+//! [`VerifyingKey::with_table`] or a [`TableBudget`]) can carry a variable-time fixed-base table
+//! of their multiples, built once (`table.rs`): verification is then two table sums, `[S]B` from
+//! the base point's table and `[k](-A)` from the key's, about 64 point additions. Keys seen only
+//! at request time take the variable-base path, `[S]B + [k](-A)` as one double multiplication.
+//! Both paths compute the same equation, point for point.
 
-use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
-use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsBasepointTable, EdwardsPoint};
+mod table;
+
+pub use table::TableWidth;
+
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::BasepointTable;
 use sha2::{Digest, Sha512};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use table::FixedBaseTable;
+
+/// The base point's radix-256 table (640 KiB), built on first use: [`prepare`] at load.
+static BASEPOINT_TABLE: OnceLock<FixedBaseTable> = OnceLock::new();
+
+fn basepoint_table() -> &'static FixedBaseTable {
+    BASEPOINT_TABLE
+        .get_or_init(|| FixedBaseTable::new(&ED25519_BASEPOINT_POINT, TableWidth::Radix256))
+}
+
+/// Builds the shared base-point table now (configuration load) rather than on the first request.
+pub fn prepare() {
+    basepoint_table();
+}
+
+/// Memory the base-point table takes once per VM.
+pub const BASEPOINT_TABLE_BYTES: usize = 32 * 128 * core::mem::size_of::<EdwardsPoint>();
+
+/// Hands out key tables within a memory budget: each key gets the widest table that still fits,
+/// then narrower ones, then none (the variable-base path, correct but slower).
+#[derive(Debug, Clone)]
+pub struct TableBudget {
+    remaining: usize,
+}
+
+impl TableBudget {
+    pub fn new(bytes: usize) -> TableBudget {
+        TableBudget { remaining: bytes }
+    }
+
+    /// `key` with the widest table that fits what is left of the budget.
+    pub fn assign(&mut self, key: VerifyingKey) -> VerifyingKey {
+        match TableWidth::ALL
+            .into_iter()
+            .find(|w| w.bytes() <= self.remaining)
+        {
+            Some(width) => {
+                self.remaining -= width.bytes();
+                key.with_table_width(width)
+            }
+            None => key,
+        }
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.remaining
+    }
+}
 
 /// A validated Ed25519 public key.
 #[derive(Clone)]
 pub struct VerifyingKey {
     bytes: [u8; 32],
     point: EdwardsPoint,
-    table: Option<Arc<EdwardsBasepointTable>>,
+    table: Option<Arc<FixedBaseTable>>,
 }
 
 impl core::fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("VerifyingKey")
             .field("bytes", &crate::b64::encode(&self.bytes))
-            .field("precomputed", &self.table.is_some())
+            .field("table", &self.table_width())
             .finish()
     }
 }
@@ -75,14 +128,26 @@ impl VerifyingKey {
         })
     }
 
-    /// The same key with a precomputed table of its multiples (about 30 KB).
-    pub fn with_table(mut self) -> Self {
-        self.table = Some(Arc::new(EdwardsBasepointTable::create(&self.point)));
+    /// The same key with the widest precomputed table (radix 2^8, 640 KiB). For many keys, use a
+    /// [`TableBudget`].
+    pub fn with_table(self) -> Self {
+        self.with_table_width(TableWidth::Radix256)
+    }
+
+    /// The same key with a precomputed table of this width ([`TableWidth::bytes`] of memory).
+    pub fn with_table_width(mut self, width: TableWidth) -> Self {
+        // The table path needs the base point's table too: build it now, not on a request.
+        prepare();
+        self.table = Some(Arc::new(FixedBaseTable::new(&self.point, width)));
         self
     }
 
     pub fn has_table(&self) -> bool {
         self.table.is_some()
+    }
+
+    pub fn table_width(&self) -> Option<TableWidth> {
+        self.table.as_ref().map(|t| t.width())
     }
 
     /// True only if `signature` is a valid strict Ed25519 signature of `message` by this key.
@@ -112,7 +177,11 @@ impl VerifyingKey {
     /// once disagreed on exactly that).
     fn recompute_r(&self, s: &Scalar, k: &Scalar) -> EdwardsPoint {
         match &self.table {
-            Some(table) => ED25519_BASEPOINT_TABLE.mul_base(s) + -(table.mul_base(k)),
+            Some(table) => {
+                let mut sum = basepoint_table().mul(s);
+                table.mul_add(&mut sum, k, true);
+                sum
+            }
             None => EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &(-self.point), s),
         }
     }

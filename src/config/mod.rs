@@ -66,6 +66,8 @@ pub struct Config {
     pub audit_log_allow: bool,
     /// How long a `realtime` bundle counts as current after it was loaded.
     pub realtime_window_seconds: i64,
+    /// Memory for trust-material keys' precomputed tables (the base point's is extra).
+    pub key_tables_max_bytes: usize,
 }
 
 pub const DEFAULT_SIGNED_HEADERS: [&str; 2] = ["content-type", "x-trustplane-nonce"];
@@ -74,8 +76,10 @@ pub const DEFAULT_MAX_PASSPORT_LIFETIME_SECONDS: i64 = 900;
 pub const DEFAULT_MAX_BODY_BYTES: i64 = 1_048_576;
 pub const DEFAULT_REPLAY_MAX_ENTRIES: i64 = replay::DEFAULT_MAX_ENTRIES;
 pub const DEFAULT_REALTIME_WINDOW_SECONDS: i64 = 5;
+/// Six radix-256 key tables (640 KiB each), then radix-16 ones (80 KiB).
+pub const DEFAULT_KEY_TABLES_MAX_BYTES: i64 = 4 * 1024 * 1024;
 
-const TOP_LEVEL_KEYS: [&str; 17] = [
+const TOP_LEVEL_KEYS: [&str; 18] = [
     "audience",
     "trust_domain",
     "trust_material",
@@ -92,6 +96,7 @@ const TOP_LEVEL_KEYS: [&str; 17] = [
     "forward_credentials",
     "audit",
     "realtime_window_seconds",
+    "key_tables_max_bytes",
     // Free text for operators; never interpreted.
     "comment",
 ];
@@ -126,7 +131,12 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
     let obj = root.object(Some(&TOP_LEVEL_KEYS))?;
     let audience = obj.string("audience")?;
     let trust_domain = obj.string("trust_domain")?;
-    let issuers = obj.required("trust_material", |n| trust::parse(&n))?;
+    let key_tables_max_bytes = obj
+        .int("key_tables_max_bytes", 0, 256 * 1024 * 1024)?
+        .unwrap_or(DEFAULT_KEY_TABLES_MAX_BYTES);
+    let key_tables_max_bytes = usize::try_from(key_tables_max_bytes).unwrap_or(0);
+    let mut budget = crate::crypto::TableBudget::new(key_tables_max_bytes);
+    let issuers = obj.required("trust_material", |n| trust::parse(&n, &mut budget))?;
     let bundle = obj.child("policy_bundle", |n| bundle::parse(&n))?;
     let routing = obj
         .child("routing", |n| {
@@ -275,6 +285,7 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
         forward_credentials,
         audit_log_allow,
         realtime_window_seconds,
+        key_tables_max_bytes,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use super::reader::{self, Node, Result};
 use crate::b64;
-use crate::crypto::{KeyError, VerifyingKey};
+use crate::crypto::{KeyError, TableBudget, VerifyingKey};
 
 /// A trusted passport issuer.
 #[derive(Debug, Clone)]
@@ -26,21 +26,15 @@ impl TrustedIssuer {
     }
 }
 
-/// How many trust-material keys get a precomputed table (about 30 KB each); keys beyond this
-/// verify on the variable-base path, which is correct but slower.
-pub const MAX_PRECOMPUTED_KEYS: usize = 64;
-
-pub(super) fn parse(n: &Node<'_>) -> Result<Vec<TrustedIssuer>> {
+/// Trust-material keys get precomputed tables in order, within `budget`: the widest that fits,
+/// then narrower ones; keys past it verify on the variable-base path (correct, slower).
+pub(super) fn parse(n: &Node<'_>, budget: &mut TableBudget) -> Result<Vec<TrustedIssuer>> {
     let obj = n.object(Some(&["issuers"]))?;
     let mut issuers = obj
         .array("issuers", |n| parse_issuer(&n))?
         .unwrap_or_default();
-    for key in issuers
-        .iter_mut()
-        .flat_map(|i| i.keys.iter_mut())
-        .take(MAX_PRECOMPUTED_KEYS)
-    {
-        key.key = key.key.clone().with_table();
+    for key in issuers.iter_mut().flat_map(|i| i.keys.iter_mut()) {
+        key.key = budget.assign(key.key.clone());
     }
     if issuers.is_empty() {
         return obj.err("issuers", "must list at least one issuer");

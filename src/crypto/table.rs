@@ -1,0 +1,196 @@
+//! Variable-time fixed-base tables for the crypto seam (DESIGN.md section 9, issue 12).
+//!
+//! Verification only handles public data (keys, signatures, messages), so a fixed-base
+//! multiplication need not be constant time: the scalar is written in signed radix `2^w`
+//! (digits in `[-2^(w-1), 2^(w-1))`) and each non-zero digit adds or subtracts one table entry
+//! by direct index, with no masked scan and no doubling. Radix 2^8 takes 32 additions per
+//! scalar; radix 2^4 takes 64 from a table an eighth the size.
+//!
+//! The tables hold plain `EdwardsPoint`s, curve25519-dalek's public type, so every addition is
+//! the crate's own complete formula; nothing here touches field elements.
+
+use curve25519_dalek::edwards::EdwardsPoint;
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::Identity;
+
+/// Scalars reaching a table are canonical (`< L < 2^253`).
+const SCALAR_BITS: u32 = 253;
+
+/// The digit width of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TableWidth {
+    /// Radix 2^4: 64 additions per multiplication, 512 points (80 KiB).
+    Radix16,
+    /// Radix 2^8: 32 additions per multiplication, 4,096 points (640 KiB).
+    Radix256,
+}
+
+impl TableWidth {
+    /// Widest first.
+    pub const ALL: [TableWidth; 2] = [TableWidth::Radix256, TableWidth::Radix16];
+
+    fn bits(self) -> u32 {
+        match self {
+            TableWidth::Radix16 => 4,
+            TableWidth::Radix256 => 8,
+        }
+    }
+
+    fn positions(self) -> usize {
+        SCALAR_BITS.div_ceil(self.bits()) as usize
+    }
+
+    fn per_position(self) -> usize {
+        1 << (self.bits() - 1)
+    }
+
+    /// Bytes of memory one table of this width takes.
+    pub fn bytes(self) -> usize {
+        self.positions() * self.per_position() * core::mem::size_of::<EdwardsPoint>()
+    }
+}
+
+/// `[d * 2^(w*i)] P` for every position `i` and `d` in `1..=2^(w-1)`.
+pub struct FixedBaseTable {
+    width: TableWidth,
+    points: Vec<EdwardsPoint>,
+}
+
+impl FixedBaseTable {
+    pub fn new(point: &EdwardsPoint, width: TableWidth) -> FixedBaseTable {
+        let per = width.per_position();
+        let mut points = Vec::with_capacity(width.positions() * per);
+        let mut base = *point;
+        for _ in 0..width.positions() {
+            let mut multiple = base;
+            for _ in 1..per {
+                points.push(multiple);
+                multiple += base;
+            }
+            // `multiple` is now [2^(w-1)] base, the last entry; twice it is the next position's.
+            points.push(multiple);
+            base = multiple + multiple;
+        }
+        FixedBaseTable { width, points }
+    }
+
+    pub fn width(&self) -> TableWidth {
+        self.width
+    }
+
+    /// `acc + [scalar]P` if `subtract` is false, `acc + [scalar](-P)` if it is true: the point is
+    /// negated entry by entry, never the scalar.
+    pub fn mul_add(&self, acc: &mut EdwardsPoint, scalar: &Scalar, subtract: bool) {
+        let digits = signed_digits(scalar, self.width.bits());
+        let per = self.width.per_position();
+        for (i, &d) in digits.iter().take(self.width.positions()).enumerate() {
+            if d == 0 {
+                continue;
+            }
+            let index = i * per + usize::from(d.unsigned_abs()) - 1;
+            // In range by construction: |d| <= 2^(w-1) and i < positions; a miss cannot
+            // happen, and would leave the sum wrong (so the signature refused), never accepted
+            // wrongly: the sum must still equal R exactly.
+            let Some(entry) = self.points.get(index) else {
+                *acc = EdwardsPoint::identity();
+                return;
+            };
+            if (d < 0) != subtract {
+                *acc -= entry;
+            } else {
+                *acc += entry;
+            }
+        }
+    }
+
+    /// `[scalar]P`.
+    pub fn mul(&self, scalar: &Scalar) -> EdwardsPoint {
+        let mut acc = EdwardsPoint::identity();
+        self.mul_add(&mut acc, scalar, false);
+        acc
+    }
+}
+
+/// The scalar in signed radix `2^bits`: digits in `[-2^(bits-1), 2^(bits-1)]`, least significant
+/// first. A canonical scalar (`< 2^253`) needs `ceil(253 / bits)` digits; the top digit absorbs
+/// the last carry (it is at most `2^(253 mod bits) + 1`, well inside the range).
+fn signed_digits(scalar: &Scalar, bits: u32) -> [i16; 64] {
+    let bytes = scalar.as_bytes();
+    let mut digits = [0i16; 64];
+    let mask = (1u32 << bits) - 1;
+    let half = 1i16 << (bits - 1);
+    let mut carry = 0i16;
+    for (i, digit) in digits.iter_mut().enumerate() {
+        let bit = i as u32 * bits;
+        if bit >= 256 {
+            break;
+        }
+        let byte = (bit / 8) as usize;
+        let lo = u32::from(bytes[byte]);
+        let hi = bytes.get(byte + 1).map_or(0, |b| u32::from(*b));
+        let raw = (((hi << 8) | lo) >> (bit % 8)) & mask;
+        let mut d = raw as i16 + carry;
+        carry = 0;
+        if d >= half {
+            d -= 1 << bits;
+            carry = 1;
+        }
+        *digit = d;
+    }
+    digits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use sha2::{Digest, Sha512};
+
+    fn scalar(i: u64) -> Scalar {
+        let h: [u8; 64] = Sha512::new()
+            .chain_update(i.to_le_bytes())
+            .finalize()
+            .into();
+        Scalar::from_bytes_mod_order_wide(&h)
+    }
+
+    #[test]
+    fn tables_multiply_like_the_crate() {
+        let p = ED25519_BASEPOINT_POINT * scalar(99);
+        for width in TableWidth::ALL {
+            let table = FixedBaseTable::new(&p, width);
+            assert_eq!(table.points.len() * 160, width.bytes());
+            let mut edge = vec![Scalar::ZERO, Scalar::ONE, -Scalar::ONE, Scalar::from(128u8)];
+            edge.push(Scalar::from(127u8));
+            edge.push(-Scalar::from(128u8));
+            edge.extend((0..64).map(scalar));
+            for s in edge {
+                assert_eq!(table.mul(&s), p * s, "{width:?}");
+                let mut acc = ED25519_BASEPOINT_POINT;
+                table.mul_add(&mut acc, &s, true);
+                assert_eq!(acc, ED25519_BASEPOINT_POINT + (-p) * s, "{width:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn digits_recompose_the_scalar() {
+        for bits in [4u32, 8] {
+            for s in (0..200).map(scalar).chain([-Scalar::ONE]) {
+                let digits = signed_digits(&s, bits);
+                let half = 1i16 << (bits - 1);
+                let mut total = Scalar::ZERO;
+                let mut weight = Scalar::ONE;
+                for d in digits {
+                    assert!((-half..=half).contains(&d));
+                    let m = Scalar::from(d.unsigned_abs());
+                    total += if d < 0 { -m * weight } else { m * weight };
+                    weight *= Scalar::from(1u32 << bits);
+                }
+                assert_eq!(total, s);
+                let n = SCALAR_BITS.div_ceil(bits) as usize;
+                assert!(digits[n..].iter().all(|d| *d == 0));
+            }
+        }
+    }
+}
