@@ -3,12 +3,16 @@
 //! `cargo bench --bench pipeline` prints ns per request; `PIPELINE_ITERS=N` sets the count
 //! and `PIPELINE_PREPARE=M` how many are signed up front (bench/callgrind.sh runs two counts with
 //! the same M under callgrind and reports the difference per request, a stable instruction count).
+//! `PIPELINE_SCALE=1` adds the configuration-size dimension (route count, revocation count):
+//! load time, resolution / lookup time, and the whole pipeline at the largest size, as
+//! `scale| ` Markdown lines.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::*;
+use proofgate::config::Config;
 use proofgate::replay::MemoryStore;
 use proofgate::verify::{Engine, HeadersVerdict};
 use serde_json::json;
@@ -37,6 +41,9 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn main() {
+    if std::env::var("PIPELINE_SCALE").is_ok_and(|v| v == "1") {
+        scale();
+    }
     let env = |name: &str| {
         std::env::var(name)
             .ok()
@@ -100,4 +107,142 @@ fn main() {
         "pipeline: {iters} requests, {:.1} µs per request (passport + proof, 2 Ed25519 verifications)",
         elapsed.as_secs_f64() * 1e6 / iters as f64
     );
+}
+
+/// The demo config plus `routes` placeholder routes (one per service, the shape the issue timed)
+/// and `revocations` revoked jtis (plus a tenth as many subject and key revocations). Key tables
+/// are off so load time is the bundle's own.
+fn sized_config(routes: usize, revocations: usize) -> String {
+    let mut v = config_json();
+    v["key_tables_max_bytes"] = json!(0);
+    let list = v["policy_bundle"]["route_groups"][0]["routes"]
+        .as_array_mut()
+        .unwrap();
+    let template = list[1].clone();
+    for i in 0..routes {
+        let mut r = template.clone();
+        r["route_id"] = json!(format!("svc{i}.get"));
+        r["path_template"] = json!(format!("/svc{i}/items/{{item_id}}"));
+        list.push(r);
+    }
+    let mut revoked = Vec::new();
+    for i in 0..revocations {
+        revoked.push(json!({"jti": format!("revoked-jti-{i}")}));
+        if i % 10 == 0 {
+            revoked.push(json!({"sub": format!("revoked-sub-{i}"), "not_before": NOW}));
+            revoked.push(json!({"issuer": ISSUER, "kid": format!("revoked-kid-{i}")}));
+        }
+    }
+    v["policy_bundle"]["revocations"] = json!(revoked);
+    v.to_string()
+}
+
+fn per_call_ns(count: usize, mut f: impl FnMut(usize) -> bool) -> f64 {
+    let mut hits = 0usize;
+    let start = Instant::now();
+    for i in 0..count {
+        hits += usize::from(f(i));
+    }
+    let ns = start.elapsed().as_secs_f64() * 1e9 / count as f64;
+    assert!(hits > 0, "the measured lookups must find something");
+    ns
+}
+
+fn scale() {
+    // Once, so no row pays for the base point's table.
+    proofgate::crypto::prepare();
+    println!("scale| routes in the bundle | config load, ms (of which JSON text to serde_json::Value) | route resolution, ns per request (hit / miss) |");
+    println!("scale| ---: | ---: | ---: |");
+    for routes in [10usize, 100, 1_000, 10_000, 20_000] {
+        let text = sized_config(routes, 0);
+        let start = Instant::now();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let json_ms = start.elapsed().as_secs_f64() * 1e3;
+        drop(value);
+        let start = Instant::now();
+        let config = Config::parse(text.as_bytes()).unwrap();
+        let load_ms = start.elapsed().as_secs_f64() * 1e3;
+        let bundle = config.bundle.as_ref().unwrap();
+        let hits: Vec<String> = (0..1024)
+            .map(|i| format!("/svc{}/items/{i}", (i * 7919) % routes))
+            .collect();
+        let misses: Vec<String> = (0..1024)
+            .map(|i| format!("/svc{}/other/{i}", (i * 7919) % routes))
+            .collect();
+        let resolve = |path: &str| proofgate::routing::resolve(bundle, "GET", path).is_some();
+        let hit = per_call_ns(200_000, |i| resolve(&hits[i % hits.len()]));
+        let miss = per_call_ns(200_000, |i| !resolve(&misses[i % misses.len()]));
+        println!("scale| {routes} | {load_ms:.1} ({json_ms:.1}) | {hit:.0} / {miss:.0} |");
+    }
+    println!("scale|");
+    println!("scale| revocations in the bundle (jti + subject + key) | config load, ms | revocation lookup, ns per request (revoked / not revoked) |");
+    println!("scale| ---: | ---: | ---: |");
+    for revocations in [0usize, 1_000, 100_000] {
+        let text = sized_config(3, revocations);
+        let start = Instant::now();
+        let config = Config::parse(text.as_bytes()).unwrap();
+        let load_ms = start.elapsed().as_secs_f64() * 1e3;
+        let revoked = &config.bundle.as_ref().unwrap().revoked;
+        let jtis: Vec<String> = (0..1024)
+            .map(|i| format!("revoked-jti-{}", (i * 7919) % revocations.max(1)))
+            .collect();
+        let check = |jti: &str| {
+            revoked.is_revoked(Some(ISSUER), KID, Some(SUBJECT), Some(jti), Some(NOW - 100))
+        };
+        let hit = if revocations == 0 {
+            "–".to_string()
+        } else {
+            format!(
+                "{:.0}",
+                per_call_ns(200_000, |i| check(&jtis[i % jtis.len()]))
+            )
+        };
+        let live: Vec<String> = (0..1024).map(|i| format!("jti-live-{i}")).collect();
+        let miss = per_call_ns(200_000, |i| !check(&live[i % live.len()]));
+        println!(
+            "scale| {} | {load_ms:.1} | {hit} / {miss:.0} |",
+            revocations * 12 / 10
+        );
+    }
+    // The whole pipeline with the largest bundle, against the demo-sized one.
+    println!("scale|");
+    for (routes, revocations) in [(0usize, 0usize), (10_000, 100_000)] {
+        let engine = Engine::new(
+            Config::parse(
+                sized_config(routes, revocations)
+                    .replace(
+                        "\"key_tables_max_bytes\":0",
+                        "\"key_tables_max_bytes\":4194304",
+                    )
+                    .as_bytes(),
+            )
+            .unwrap(),
+            NOW - 10,
+        );
+        let mut store = MemoryStore::default();
+        engine.replay.create_buckets(&mut store).unwrap();
+        let req = Req::post_order();
+        let views: Vec<_> = (0..300)
+            .map(|i| {
+                let mut claims = claims();
+                claims["jti"] = json!(format!("jti-scale-{i}"));
+                req.view(&req.sign(&claims, &["content-type", "x-trustplane-nonce"]))
+            })
+            .collect();
+        let start = Instant::now();
+        for view in &views {
+            let HeadersVerdict::NeedBody(pending) = engine.check_headers(view, NOW) else {
+                panic!("headers phase denied");
+            };
+            engine
+                .check_body(*pending, view, &req.body, &mut store, NOW)
+                .unwrap();
+        }
+        println!(
+            "scale| whole pipeline with {} extra routes and {} revocations: {:.1} µs per request",
+            routes,
+            revocations * 12 / 10,
+            start.elapsed().as_secs_f64() * 1e6 / views.len() as f64
+        );
+    }
 }

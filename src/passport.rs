@@ -3,7 +3,7 @@
 //! has its own [`Reason`]; nothing after a failed step runs.
 
 use crate::b64;
-use crate::config::{Config, Revocation};
+use crate::config::Config;
 use crate::crypto::VerifyingKey;
 use crate::json;
 use crate::reason::Reason;
@@ -189,16 +189,13 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Passport, (Reaso
     // issued after a subject's cutoff, so it counts as before it.
     if let Some(bundle) = &config.bundle {
         let iat = claims.iat.as_ref().and_then(Value::as_i64);
-        let revoked = bundle.revocations.iter().any(|r| match r {
-            Revocation::Jti(jti) => partial.jti.as_deref() == Some(jti.as_str()),
-            Revocation::SubjectBefore { sub, not_before } => {
-                partial.sub.as_deref() == Some(sub.as_str()) && iat.is_none_or(|t| t < *not_before)
-            }
-            Revocation::Key {
-                issuer,
-                kid: revoked_kid,
-            } => partial.iss.as_deref() == Some(issuer.as_str()) && kid == revoked_kid,
-        });
+        let revoked = bundle.revoked.is_revoked(
+            partial.iss.as_deref(),
+            kid,
+            partial.sub.as_deref(),
+            partial.jti.as_deref(),
+            iat,
+        );
         if revoked {
             return fail(Reason::Revoked, &partial);
         }

@@ -142,6 +142,129 @@ pub fn placeholder_accepts(part: &str) -> bool {
     !part.is_empty() && !is_ambiguous_segment(part)
 }
 
+/// Templates indexed by segment (a trie built at load), so finding the template of a path costs
+/// the path's length, not the number of templates. Entries are caller-defined ids. An exact
+/// template beats a placeholder one; two exact templates, or two placeholder templates, that
+/// match a common path are refused by the caller with [`PathIndex::overlapping`] before insert.
+#[derive(Debug, Clone, Default)]
+pub struct PathIndex {
+    root: Node,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    // Built from configuration only; request segments probe it, and std's hasher is keyed
+    // (random per process), so a caller cannot aim at a slow lookup.
+    literals: std::collections::HashMap<String, Node>,
+    placeholder: Option<Box<Node>>,
+    /// The exact template ending here (reached through literals only).
+    exact: Option<usize>,
+    /// The placeholder template ending here.
+    template: Option<usize>,
+}
+
+impl PathIndex {
+    /// Adds `template` as entry `id` (replacing an entry with the very same template).
+    pub fn insert(&mut self, template: &PathTemplate, id: usize) {
+        let mut node = &mut self.root;
+        for seg in template.segments() {
+            node = match seg {
+                Segment::Literal(l) => node.literals.entry(l.clone()).or_default(),
+                Segment::Placeholder => node.placeholder.get_or_insert_with(Default::default),
+            };
+        }
+        if template.is_exact() {
+            node.exact = Some(id);
+        } else {
+            node.template = Some(id);
+        }
+    }
+
+    /// Ids of entries of the same kind (exact or placeholder) that match some path `template`
+    /// matches, ascending.
+    pub fn overlapping(&self, template: &PathTemplate) -> Vec<usize> {
+        let mut out = Vec::new();
+        overlap(
+            &self.root,
+            template.segments(),
+            template.is_exact(),
+            &mut out,
+        );
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The entry for `path` (no query): the exact template if one matches, else the placeholder
+    /// template that does.
+    pub fn resolve(&self, path: &str) -> Option<usize> {
+        let rest = path.strip_prefix('/')?;
+        exact(&self.root, rest).or_else(|| templated(&self.root, Some(rest)))
+    }
+}
+
+fn split(rest: &str) -> (&str, Option<&str>) {
+    match rest.split_once('/') {
+        Some((seg, more)) => (seg, Some(more)),
+        None => (rest, None),
+    }
+}
+
+fn exact(mut node: &Node, rest: &str) -> Option<usize> {
+    let mut rest = Some(rest);
+    while let Some(r) = rest {
+        let (seg, more) = split(r);
+        node = node.literals.get(seg)?;
+        rest = more;
+    }
+    node.exact
+}
+
+/// Depth-first, literal before placeholder; templates of one kind never overlap, so the first
+/// found is the only one.
+fn templated(node: &Node, rest: Option<&str>) -> Option<usize> {
+    let Some(r) = rest else {
+        return node.template;
+    };
+    let (seg, more) = split(r);
+    if let Some(found) = node.literals.get(seg).and_then(|c| templated(c, more)) {
+        return Some(found);
+    }
+    match &node.placeholder {
+        Some(p) if placeholder_accepts(seg) => templated(p, more),
+        _ => None,
+    }
+}
+
+fn overlap(node: &Node, segs: &[Segment], exact: bool, out: &mut Vec<usize>) {
+    let Some((first, rest)) = segs.split_first() else {
+        out.extend(if exact { node.exact } else { node.template });
+        return;
+    };
+    match first {
+        Segment::Literal(l) => {
+            if let Some(child) = node.literals.get(l.as_str()) {
+                overlap(child, rest, exact, out);
+            }
+            if let (Some(p), false) = (&node.placeholder, exact) {
+                if placeholder_accepts(l) {
+                    overlap(p, rest, exact, out);
+                }
+            }
+        }
+        Segment::Placeholder => {
+            if let Some(p) = &node.placeholder {
+                overlap(p, rest, exact, out);
+            }
+            for (l, child) in &node.literals {
+                if placeholder_accepts(l) {
+                    overlap(child, rest, exact, out);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +366,80 @@ mod tests {
         ] {
             assert!(PathTemplate::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn index_resolves_like_a_scan_over_the_templates() {
+        let templates = [
+            "/v1/orders",
+            "/v1/orders/{id}",
+            "/v1/orders/search",
+            "/v1/orders/{id}/items/{item}",
+            "/v1/{kind}/x",
+            "/v1/a/{b}/c",
+            "/",
+            "/v1/orders/",
+            "/{a}",
+        ];
+        let parsed: Vec<PathTemplate> = templates
+            .iter()
+            .map(|t| PathTemplate::parse(t).unwrap())
+            .collect();
+        let mut index = PathIndex::default();
+        for (i, t) in parsed.iter().enumerate() {
+            let clash = index.overlapping(t);
+            let scan: Vec<usize> = parsed[..i]
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.is_exact() == t.is_exact() && o.overlaps(t))
+                .map(|(j, _)| j)
+                .collect();
+            assert_eq!(clash, scan, "{}", templates[i]);
+            index.insert(t, i);
+        }
+        let scan = |path: &str| {
+            let hit = |exact: bool| {
+                parsed
+                    .iter()
+                    .position(|t| t.is_exact() == exact && t.matches(path))
+            };
+            hit(true).or_else(|| hit(false))
+        };
+        for path in [
+            "/v1/orders",
+            "/v1/orders/7",
+            "/v1/orders/search",
+            "/v1/orders/7/items/9",
+            "/v1/orders/7/items/",
+            "/v1/orders/x",
+            "/v1/a/x",
+            "/v1/a/b/c",
+            "/v1/a/b/d",
+            "/",
+            "/v1",
+            "/v2",
+            "/v1/orders/",
+            "/v1/orders/..%2F",
+            "/%2e%2e",
+            "",
+            "v1/orders",
+            "//",
+        ] {
+            assert_eq!(index.resolve(path), scan(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn index_reports_placeholder_overlaps_in_order() {
+        let p = |s| PathTemplate::parse(s).unwrap();
+        let mut index = PathIndex::default();
+        index.insert(&p("/v1/{a}/x"), 0);
+        index.insert(&p("/v1/o/{b}/y"), 1);
+        index.insert(&p("/v1/o/x"), 2);
+        assert_eq!(index.overlapping(&p("/v1/o/{b}")), vec![0]);
+        assert_eq!(index.overlapping(&p("/v1/{a}/{b}/y")), vec![1]);
+        assert_eq!(index.overlapping(&p("/v1/o/x")), vec![2]);
+        assert!(index.overlapping(&p("/v1/{a}")).is_empty());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 
 use super::reader::{self, ConfigError, Node, Obj, Result};
 use super::signer_class;
-use crate::routing::PathTemplate;
+use crate::policy::Revocations;
+use crate::routing::{PathTemplate, RouteIndex};
 use crate::signer::SignerClass;
 use serde_json::Value;
 
@@ -16,6 +17,10 @@ pub struct Bundle {
     pub default_required_key_binding: Option<SignerClass>,
     pub provenance_policy: Option<ProvenancePolicy>,
     pub revocations: Vec<Revocation>,
+    /// `revocations` indexed at load.
+    pub revoked: Revocations,
+    /// `routes` indexed at load (method, path segments, id).
+    pub index: RouteIndex,
     /// `policy_version`, `bundle_version` or `version_id`, for audit events.
     pub policy_version: Option<String>,
 }
@@ -93,7 +98,7 @@ pub enum Revocation {
 
 impl Bundle {
     pub fn route(&self, id: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.route_id == id)
+        self.index.id(id).and_then(|i| self.routes.get(i))
     }
 }
 
@@ -150,10 +155,11 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Bundle> {
         Ok((g.path().to_string(), routes))
     })?;
     let mut paths: Vec<String> = Vec::new();
+    let mut index = RouteIndex::default();
     for (group_path, group_routes) in groups.unwrap_or_default() {
         for (i, route) in group_routes.into_iter().enumerate() {
             let path = format!("{group_path}.routes[{i}]");
-            if let Some(dup) = routes.iter().position(|r| r.route_id == route.route_id) {
+            if let Some(dup) = index.id(&route.route_id) {
                 return Err(ConfigError {
                     path: format!("{path}.route_id"),
                     message: format!(
@@ -162,11 +168,7 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Bundle> {
                     ),
                 });
             }
-            if let Some(clash) = routes.iter().position(|r| {
-                r.method == route.method
-                    && r.template.is_exact() == route.template.is_exact()
-                    && r.template.overlaps(&route.template)
-            }) {
+            if let Some(&clash) = index.clashes(&route).first() {
                 return Err(ConfigError {
                     path: format!("{path}.path_template"),
                     message: format!(
@@ -175,6 +177,7 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Bundle> {
                     ),
                 });
             }
+            index.insert(&route, routes.len());
             routes.push(route);
             paths.push(path);
         }
@@ -187,12 +190,15 @@ pub(super) fn parse(n: &Node<'_>) -> Result<Bundle> {
         .array("revocations", |n| revocation(&n))?
         .unwrap_or_default();
 
+    let revoked = Revocations::new(&revocations);
     Ok(Bundle {
         trust_domain,
         routes,
         default_required_key_binding,
         provenance_policy,
         revocations,
+        revoked,
+        index,
         policy_version,
     })
 }
