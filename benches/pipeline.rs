@@ -235,7 +235,7 @@ fn scale() {
                 panic!("headers phase denied");
             };
             engine
-                .check_body(*pending, view, &req.body, &mut store, NOW)
+                .check_body(*pending, &req.body, &mut store, NOW)
                 .unwrap();
         }
         println!(
