@@ -220,7 +220,7 @@ fn scale() {
             NOW - 10,
         );
         let mut store = MemoryStore::default();
-        engine.replay.create_buckets(&mut store).unwrap();
+        engine.replay.open(&mut store).unwrap();
         let req = Req::post_order();
         let views: Vec<_> = (0..300)
             .map(|i| {
