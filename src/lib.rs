@@ -10,6 +10,7 @@ pub mod b64;
 pub mod config;
 pub mod crypto;
 pub mod decision;
+pub mod dpop;
 pub mod event_id;
 pub mod headers;
 pub mod json;

@@ -33,6 +33,18 @@ pub enum Reason {
     RequestBindingMismatch,
     JtiReplay,
     ReplayStoreUnavailable,
+    /// DPoP (DESIGN.md section 14): `Authorization: DPoP` without a `DPoP` header.
+    MissingDpopProof,
+    /// The proof is malformed, badly signed, too old or too new, or more than one came.
+    InvalidDpopProof,
+    /// The proof is for another method, URI (`htm`, `htu`), token (`ath`) or key (`cnf.jkt`).
+    DpopBindingMismatch,
+    /// The proof's `jti` was used already.
+    DpopReplay,
+    /// A DPoP-bound token as a bearer token, or an unbound token where DPoP is required.
+    DpopDowngrade,
+    /// The proof lacks a current server nonce; the response carries one in `DPoP-Nonce`.
+    UseDpopNonce,
     /// The filter could not read what it needs from the host (headers, body, clock). Not in
     /// DESIGN.md's table: proofgate's own addition so that such failures still deny, with 503.
     InternalError,
@@ -40,7 +52,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every variant, in check order; used by tests and metric registration.
-    pub const ALL: [Reason; 30] = [
+    pub const ALL: [Reason; 36] = [
         Reason::BundlePolicyMissing,
         Reason::BundleRouteMissing,
         Reason::StaleBundleFailClosed,
@@ -70,6 +82,12 @@ impl Reason {
         Reason::RequestBindingMismatch,
         Reason::JtiReplay,
         Reason::ReplayStoreUnavailable,
+        Reason::MissingDpopProof,
+        Reason::InvalidDpopProof,
+        Reason::DpopBindingMismatch,
+        Reason::DpopReplay,
+        Reason::DpopDowngrade,
+        Reason::UseDpopNonce,
         Reason::InternalError,
     ];
 
@@ -105,6 +123,12 @@ impl Reason {
             Reason::RequestBindingMismatch => "request_binding_mismatch",
             Reason::JtiReplay => "jti_replay",
             Reason::ReplayStoreUnavailable => "replay_store_unavailable",
+            Reason::MissingDpopProof => "missing_dpop_proof",
+            Reason::InvalidDpopProof => "invalid_dpop_proof",
+            Reason::DpopBindingMismatch => "dpop_binding_mismatch",
+            Reason::DpopReplay => "dpop_replay",
+            Reason::DpopDowngrade => "dpop_downgrade",
+            Reason::UseDpopNonce => "use_dpop_nonce",
             Reason::InternalError => "internal_error",
         }
     }
@@ -138,7 +162,13 @@ impl Reason {
             | Reason::MissingRequestProof
             | Reason::InvalidRequestProof
             | Reason::RequestBindingMismatch
-            | Reason::JtiReplay => 401,
+            | Reason::JtiReplay
+            | Reason::MissingDpopProof
+            | Reason::InvalidDpopProof
+            | Reason::DpopBindingMismatch
+            | Reason::DpopReplay
+            | Reason::DpopDowngrade
+            | Reason::UseDpopNonce => 401,
             Reason::BodyTooLarge => 413,
             Reason::ReplayStoreUnavailable | Reason::InternalError => 503,
         }
@@ -167,11 +197,11 @@ mod tests {
                 "{c}"
             );
         }
-        assert_eq!(seen.len(), 30);
+        assert_eq!(seen.len(), 36);
     }
 
     /// DESIGN.md section 7's table, as data: every code with its status, in check order.
-    const DESIGN_TABLE: [(&str, u32); 30] = [
+    const DESIGN_TABLE: [(&str, u32); 36] = [
         ("bundle_policy_missing", 403),
         ("bundle_route_missing", 403),
         ("stale_bundle_fail_closed", 403),
@@ -201,6 +231,12 @@ mod tests {
         ("request_binding_mismatch", 401),
         ("jti_replay", 401),
         ("replay_store_unavailable", 503),
+        ("missing_dpop_proof", 401),
+        ("invalid_dpop_proof", 401),
+        ("dpop_binding_mismatch", 401),
+        ("dpop_replay", 401),
+        ("dpop_downgrade", 401),
+        ("use_dpop_nonce", 401),
         // proofgate's addition (README, "Departures from DESIGN.md").
         ("internal_error", 503),
     ];
