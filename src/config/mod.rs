@@ -3,6 +3,7 @@
 //! reject unknown keys; the embedded `policy_bundle` follows TrustPlane and tolerates them.
 
 mod bundle;
+pub mod dpop;
 mod reader;
 pub mod replay;
 mod trust;
