@@ -6,6 +6,7 @@
 //! shell, so every VM agrees on it.
 
 use crate::b64;
+use crate::replay::SharedStore;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -75,9 +76,68 @@ impl NonceKey {
     }
 }
 
+/// The shared-data key holding the nonce secret; stable across reloads, so nonces survive a
+/// configuration update.
+pub const SHARED_DATA_KEY: &str = "proofgate.dpop.nonce-key.v1";
+
+/// The nonce secret every worker uses, made here if no worker has made it yet. Shared data has
+/// no "set if absent" (a CAS on an absent key is ignored), so two workers starting together may
+/// both write; the last write stands, and because each request reads the key through here
+/// rather than keeping its own copy, every worker uses that one from then on. (A nonce issued
+/// with the losing key in that first instant is answered with a fresh one, once.)
+pub fn shared_key(store: &mut dyn SharedStore) -> Option<NonceKey> {
+    let cas = match store.get(SHARED_DATA_KEY) {
+        Ok((Some(value), cas)) => match NonceKey::from_slice(&value) {
+            Some(key) => return Some(key),
+            None => cas,
+        },
+        Ok((None, cas)) => cas,
+        Err(_) => return None,
+    };
+    let fresh = NonceKey::generate()?;
+    // A failed write (another worker won the CAS) is fine: read back whatever is stored.
+    let _ = store.set(SHARED_DATA_KEY, fresh.as_bytes(), cas);
+    match store.get(SHARED_DATA_KEY) {
+        Ok((Some(value), _)) => NonceKey::from_slice(&value),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replay::{MemoryStore, StoreError};
+
+    #[test]
+    fn shared_key_is_made_once_and_then_read() {
+        let mut store = MemoryStore::default();
+        let first = shared_key(&mut store).unwrap();
+        assert_eq!(shared_key(&mut store), Some(first.clone()));
+        // A worker that raced and lost sees the stored key on its next read.
+        store.set(SHARED_DATA_KEY, &[9; 32], None).unwrap();
+        assert_eq!(shared_key(&mut store), NonceKey::from_slice(&[9; 32]));
+        // A corrupt value is replaced, not used.
+        store.set(SHARED_DATA_KEY, &[1, 2, 3], None).unwrap();
+        let replaced = shared_key(&mut store).unwrap();
+        assert_ne!(replaced, first);
+        assert_eq!(shared_key(&mut store), Some(replaced));
+    }
+
+    /// Shared data that cannot be read: no key, so nonces fail closed.
+    struct Broken;
+    impl SharedStore for Broken {
+        fn get(&mut self, _: &str) -> Result<(Option<Vec<u8>>, Option<u32>), StoreError> {
+            Err(StoreError::Other)
+        }
+        fn set(&mut self, _: &str, _: &[u8], _: Option<u32>) -> Result<(), StoreError> {
+            Err(StoreError::Other)
+        }
+    }
+
+    #[test]
+    fn unreadable_shared_data_gives_no_key() {
+        assert_eq!(shared_key(&mut Broken), None);
+    }
 
     #[test]
     fn current_and_previous_step_accepted_older_and_future_not() {
