@@ -9,8 +9,10 @@ WASM := target/wasm32-wasip1/release/proofgate.wasm
 ENVOY := $(VENV)/bin/envoy
 DEMO_PORT := 10000
 UPSTREAM_PORT := 10001
+# Independent JOSE clients for the e2e tests (npm jose, npm dpop), pinned by package-lock.json.
+NODE_DIR := tests/e2e/node
 
-.PHONY: all setup target venv wasm lint fmt-check clippy unit e2e test run bench clean
+.PHONY: all setup target venv node wasm lint fmt-check clippy unit e2e test run bench clean
 
 all: wasm
 
@@ -24,6 +26,13 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node: $(NODE_DIR)/node_modules/.installed
+
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
 	@touch $@
 
 wasm: target
@@ -42,7 +51,7 @@ lint: fmt-check clippy
 unit:
 	cargo test
 
-e2e: wasm venv
+e2e: wasm venv node
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
 test: lint unit e2e
