@@ -51,6 +51,9 @@ struct Event<'a> {
     unverified_subject: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     unverified_jti: Option<&'a str>,
+    /// The DPoP proof key's thumbprint (DESIGN.md section 14): never the proof itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dpop_jkt: Option<&'a str>,
 }
 
 /// The audit line (prefix included) for a decision: `None` reason means allow.
@@ -87,6 +90,7 @@ pub fn line(
         unverified_issuer: facts.unverified.issuer.as_deref(),
         unverified_subject: facts.unverified.subject.as_deref(),
         unverified_jti: facts.unverified.jti.as_deref(),
+        dpop_jkt: facts.dpop_jkt.as_deref(),
     };
     let mut out = String::from(LOG_PREFIX);
     // Serialising borrowed strings and plain values cannot fail; keep the prefix-only line if
@@ -129,6 +133,7 @@ mod tests {
         assert_eq!(v["event_id"], "07".repeat(16));
         assert_eq!(v["request_id"], "req-1");
         assert_eq!(v["jti"], "j\"1");
+        assert!(v.get("dpop_jkt").is_none());
         assert!(v.get("subject").is_none());
         assert!(!l.contains('\n'));
 
@@ -136,6 +141,7 @@ mod tests {
             None,
             &Facts {
                 allow_detail: Some("exempt_route"),
+                dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
                 ..Facts::default()
             },
             &id,
@@ -153,5 +159,6 @@ mod tests {
             (Some("allowed"), Some("exempt_route"))
         );
         assert_eq!(v["policy_version"], "p7");
+        assert_eq!(v["dpop_jkt"], "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
     }
 }

@@ -22,6 +22,8 @@ pub struct Facts {
     pub key_binding: Option<String>,
     pub required_key_binding: Option<String>,
     pub transcript_sha256: Option<String>,
+    /// RFC 7638 thumbprint of a DPoP proof key whose signature verified (DESIGN.md section 14).
+    pub dpop_jkt: Option<String>,
     /// Why an allow was an allow ("verified", "exempt_route").
     pub allow_detail: Option<&'static str>,
     /// Claims of a credential refused before its signature verified: audit event only.
@@ -66,6 +68,11 @@ pub struct Denial {
     pub facts: Facts,
     /// Replay-store pressure, when the replay step ran.
     pub replay: Option<Pressure>,
+    /// `WWW-Authenticate` values that replace the default `Bearer` challenge of a 401 (a DPoP
+    /// provider answers with `DPoP` challenges, DESIGN.md section 14).
+    pub challenges: Option<Vec<String>>,
+    /// Further response headers (a DPoP provider's `DPoP-Nonce`).
+    pub extra_headers: Vec<(&'static str, String)>,
 }
 
 impl Denial {
@@ -75,6 +82,8 @@ impl Denial {
             credential_presented,
             facts,
             replay: None,
+            challenges: None,
+            extra_headers: Vec::new(),
         }
     }
 }
@@ -98,13 +107,21 @@ pub fn deny_response(denial: &Denial, event_id: &EventId) -> DenyResponse {
         (headers::EVENT_ID, event_id.to_string()),
     ];
     if status == 401 {
-        let challenge = if denial.credential_presented {
-            "Bearer realm=\"proofgate\", error=\"invalid_token\""
-        } else {
-            "Bearer realm=\"proofgate\""
-        };
-        headers_out.push(("www-authenticate", challenge.to_string()));
+        match &denial.challenges {
+            Some(challenges) => {
+                headers_out.extend(challenges.iter().map(|c| ("www-authenticate", c.clone())));
+            }
+            None => {
+                let challenge = if denial.credential_presented {
+                    "Bearer realm=\"proofgate\", error=\"invalid_token\""
+                } else {
+                    "Bearer realm=\"proofgate\""
+                };
+                headers_out.push(("www-authenticate", challenge.to_string()));
+            }
+        }
     }
+    headers_out.extend(denial.extra_headers.iter().cloned());
     // Codes and event ids are fixed ASCII alphabets: no escaping needed, none possible.
     let body = format!("{{\"allowed\":false,\"reason\":\"{code}\",\"event_id\":\"{event_id}\"}}");
     DenyResponse {
@@ -165,6 +182,29 @@ mod tests {
         assert_eq!(
             r.headers[4].1,
             "Bearer realm=\"proofgate\", error=\"invalid_token\""
+        );
+    }
+
+    #[test]
+    fn dpop_challenges_replace_the_bearer_one_and_extra_headers_follow() {
+        let id = EventId::from_bytes([2; 16]);
+        let d = Denial {
+            challenges: Some(vec![
+                "Bearer realm=\"proofgate\"".into(),
+                "DPoP algs=\"EdDSA\"".into(),
+            ]),
+            extra_headers: vec![("dpop-nonce", "n0nce".into())],
+            ..Denial::new(Reason::UseDpopNonce, true, Facts::default())
+        };
+        let r = deny_response(&d, &id);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.headers[4..],
+            [
+                ("www-authenticate", "Bearer realm=\"proofgate\"".to_string()),
+                ("www-authenticate", "DPoP algs=\"EdDSA\"".to_string()),
+                ("dpop-nonce", "n0nce".to_string()),
+            ]
         );
     }
 
