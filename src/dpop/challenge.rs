@@ -6,8 +6,27 @@
 //! `DPoP` scheme its answer carries the `Bearer` challenge too, and the error goes in the
 //! challenge of the scheme the client used (RFC 9449 section 7.2).
 
-use super::{Mode, Scheme, Settings};
+use super::{Mode, Scheme, Settings, NONCE_HEADER};
+use crate::decision::Denial;
 use crate::reason::Reason;
+
+/// Dresses a denial by a DPoP provider (`dpop` not `disabled`): a 401 gets the provider's
+/// challenges, and `nonce` (a `use_dpop_nonce` refusal's fresh nonce) goes in `DPoP-Nonce`.
+/// Other statuses and non-DPoP providers keep the default response.
+pub fn dress(
+    denial: &mut Denial,
+    settings: &Settings,
+    used: Option<Scheme>,
+    nonce: Option<String>,
+) {
+    if settings.mode == Mode::Disabled || denial.reason.status() != 401 {
+        return;
+    }
+    denial.challenges = Some(challenges(settings, denial.reason, used));
+    if let Some(nonce) = nonce {
+        denial.extra_headers.push((NONCE_HEADER, nonce));
+    }
+}
 
 /// The `WWW-Authenticate` values for a 401 with `reason`; `used` is the scheme of the presented
 /// token, `None` when no credential came.
@@ -86,6 +105,37 @@ mod tests {
             one(Reason::MissingPassport, None),
             ["DPoP algs=\"EdDSA ES256\""]
         );
+    }
+
+    #[test]
+    fn dress_only_401s_of_dpop_providers() {
+        use crate::decision::Facts;
+        let deny = |r| Denial::new(r, true, Facts::default());
+        let mut d = deny(Reason::UseDpopNonce);
+        dress(
+            &mut d,
+            &settings(Mode::Required),
+            Some(Scheme::DPoP),
+            Some("n".into()),
+        );
+        assert_eq!(
+            d.challenges,
+            Some(vec![
+                "DPoP error=\"use_dpop_nonce\", algs=\"EdDSA ES256\"".into()
+            ])
+        );
+        assert_eq!(d.extra_headers, [("dpop-nonce", "n".to_string())]);
+        let mut d = deny(Reason::AudienceMismatch);
+        dress(&mut d, &settings(Mode::Required), Some(Scheme::DPoP), None);
+        assert_eq!((d.challenges, d.extra_headers.len()), (None, 0));
+        let mut d = deny(Reason::PassportExpired);
+        dress(
+            &mut d,
+            &settings(Mode::Disabled),
+            Some(Scheme::Bearer),
+            None,
+        );
+        assert_eq!(d.challenges, None);
     }
 
     #[test]
