@@ -4,7 +4,7 @@
 //! `"dpop": "disabled"` cannot hide a policy the operator thinks is in force.
 
 use super::reader::{self, Obj, Result};
-use crate::dpop::{Alg, Mode, Settings, DEFAULT_MAX_AGE_SECONDS};
+use crate::dpop::{self, Mode, Settings, DEFAULT_MAX_AGE_SECONDS};
 
 /// The provider keys this module reads, for the provider's allowed-key list.
 pub const KEYS: [&str; 4] = [
@@ -31,13 +31,13 @@ pub fn parse(obj: &Obj<'_>) -> Result<Settings> {
         .unwrap_or_default();
     let algorithms = obj.array("dpop_algorithms", |n| {
         let name = reader::string(&n)?;
-        match Alg::from_config(&name) {
+        match dpop::proof_alg(&name) {
             Some(a) => Ok(a),
             None if name == "Ed25519" => {
                 n.err("use \"EdDSA\" (it also admits proofs whose alg is \"Ed25519\")")
             }
             None => n.err(format!(
-                "unsupported DPoP proof algorithm {name:?} (supported: EdDSA, ES256)"
+                "unsupported DPoP proof algorithm {name:?} (supported: EdDSA, ES256, RS256)"
             )),
         }
     })?;
@@ -70,7 +70,7 @@ pub fn parse(obj: &Obj<'_>) -> Result<Settings> {
     }
     Ok(Settings {
         mode,
-        algorithms: algorithms.unwrap_or_else(|| Alg::DEFAULT.to_vec()),
+        algorithms: algorithms.unwrap_or_else(|| dpop::DEFAULT_ALGORITHMS.to_vec()),
         max_age_seconds: max_age_seconds.unwrap_or(DEFAULT_MAX_AGE_SECONDS),
         nonce_rotate_seconds,
     })
@@ -80,6 +80,7 @@ pub fn parse(obj: &Obj<'_>) -> Result<Settings> {
 mod tests {
     use super::*;
     use crate::config::reader::Node;
+    use crate::dpop::Alg;
     use serde_json::{json, Value};
 
     fn parse_value(v: &Value) -> core::result::Result<Settings, String> {
@@ -118,8 +119,8 @@ mod tests {
             (json!({"dpop": true}), "$.dpop: must be a string"),
             (json!({"dpop": "required", "dpop_algorithms": []}), "$.dpop_algorithms: must not be empty"),
             (json!({"dpop": "required", "dpop_algorithms": "EdDSA"}), "$.dpop_algorithms: must be an array"),
-            (json!({"dpop": "required", "dpop_algorithms": ["EdDSA", "HS256"]}), "$.dpop_algorithms[1]: unsupported DPoP proof algorithm \"HS256\" (supported: EdDSA, ES256)"),
-            (json!({"dpop": "required", "dpop_algorithms": ["none"]}), "$.dpop_algorithms[0]: unsupported DPoP proof algorithm \"none\" (supported: EdDSA, ES256)"),
+            (json!({"dpop": "required", "dpop_algorithms": ["EdDSA", "HS256"]}), "$.dpop_algorithms[1]: unsupported DPoP proof algorithm \"HS256\" (supported: EdDSA, ES256, RS256)"),
+            (json!({"dpop": "required", "dpop_algorithms": ["none"]}), "$.dpop_algorithms[0]: unsupported DPoP proof algorithm \"none\" (supported: EdDSA, ES256, RS256)"),
             (json!({"dpop": "required", "dpop_algorithms": ["Ed25519"]}), "$.dpop_algorithms[0]: use \"EdDSA\" (it also admits proofs whose alg is \"Ed25519\")"),
             (json!({"dpop": "required", "dpop_algorithms": ["ES256", "EdDSA", "ES256"]}), "$.dpop_algorithms[2]: duplicate algorithm"),
             (json!({"dpop": "required", "dpop_max_age_seconds": 0}), "$.dpop_max_age_seconds: must be an integer from 1 to 3600"),

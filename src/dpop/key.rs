@@ -1,111 +1,65 @@
 //! The public key a DPoP proof carries in its `jwk` header (RFC 9449 section 4.2, DESIGN.md
-//! section 14): typed from the JWK members, refused when it holds any private member, matched to
-//! the proof's `alg`, and named by its RFC 7638 SHA-256 thumbprint (the `cnf.jkt` of a bound
-//! token). Ed25519 goes through `crate::crypto`, the one Ed25519 seam.
+//! section 14): typed through the one JWK front end (`crate::jwk`, the same rules as a fetched
+//! JWKS: no private members, no secrets, valid points, RSA of at least 2048 bits), and named by
+//! its RFC 7638 SHA-256 thumbprint (the `cnf.jkt` of a bound token).
 
+use crate::algs::Alg;
 use crate::b64;
-use crate::crypto;
+use crate::jwk::{self, Origin, PublicKey, Skip};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// JWK members that hold private (or symmetric) key material (RFC 7518 section 6). A proof key
-/// carrying any of them is refused: the client leaked its key or sent the wrong one.
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
-
-/// A verified-usable proof key.
+/// A proof key.
 #[derive(Debug, Clone)]
-pub enum ProofKey {
-    Ed25519(crypto::VerifyingKey),
-    P256(p256::ecdsa::VerifyingKey),
-}
+pub struct ProofKey(PublicKey);
 
 /// Why a `jwk` was refused (all of them answer `invalid_dpop_proof`; the variants keep tests
 /// exact about which rule fired).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyError {
-    /// A private or symmetric member is present.
+    /// A private member, or a symmetric secret.
     PrivateMember,
-    /// `kty`/`crv` unknown or unsupported, a member missing or not a string.
+    /// A key type or curve proofgate does not verify with, a `use`/`key_ops` not for
+    /// signatures, or an `alg` member that does not fit the key.
     Unsupported,
-    /// The coordinates are not canonical base64url of the right length, or not a valid,
-    /// safe point (small-order Ed25519 keys and off-curve P-256 points included).
+    /// A member missing or badly encoded, or not a valid, safe key (small-order Ed25519,
+    /// off-curve P-256, RSA under 2048 bits).
     BadKey,
 }
 
 impl ProofKey {
     /// Types a `jwk` object, and returns it with its RFC 7638 thumbprint.
     pub fn from_jwk(jwk: &Map<String, Value>) -> Result<(ProofKey, String), KeyError> {
-        if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+        // A proof key is never a secret: `k` is refused as a private member, like `d`.
+        if jwk.contains_key("k") {
             return Err(KeyError::PrivateMember);
         }
-        let member = |name: &str| match jwk.get(name) {
-            Some(Value::String(s)) => Ok(s.as_str()),
-            _ => Err(KeyError::Unsupported),
+        let key = match jwk::parse_jwk(jwk, Origin::Remote) {
+            Ok(parsed) => parsed.key,
+            Err(Skip::PrivateMembers) => return Err(KeyError::PrivateMember),
+            Err(
+                Skip::NotAnObject
+                | Skip::NotForSignatures
+                | Skip::UnknownKeyType
+                | Skip::UnknownCurve
+                | Skip::AlgDoesNotFit
+                | Skip::OctNotInline,
+            ) => return Err(KeyError::Unsupported),
+            Err(_) => return Err(KeyError::BadKey),
         };
-        match (member("kty")?, member("crv")?) {
-            ("OKP", "Ed25519") => {
-                let x = member("x")?;
-                let bytes = b64::decode_array::<32>(x).ok_or(KeyError::BadKey)?;
-                let key = crypto::VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::BadKey)?;
-                let jkt = thumbprint(&[("crv", "Ed25519"), ("kty", "OKP"), ("x", x)]);
-                Ok((ProofKey::Ed25519(key), jkt))
-            }
-            ("EC", "P-256") => {
-                let (x, y) = (member("x")?, member("y")?);
-                let xb = b64::decode_array::<32>(x).ok_or(KeyError::BadKey)?;
-                let yb = b64::decode_array::<32>(y).ok_or(KeyError::BadKey)?;
-                let point =
-                    p256::EncodedPoint::from_affine_coordinates((&xb).into(), (&yb).into(), false);
-                // Refuses points off the curve and the identity.
-                let key = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
-                    .map_err(|_| KeyError::BadKey)?;
-                let jkt = thumbprint(&[("crv", "P-256"), ("kty", "EC"), ("x", x), ("y", y)]);
-                Ok((ProofKey::P256(key), jkt))
-            }
-            _ => Err(KeyError::Unsupported),
-        }
+        let thumbprint = key.thumbprint().ok_or(KeyError::Unsupported)?;
+        Ok((ProofKey(key), b64::encode(&thumbprint)))
     }
 
-    /// True only if `signature` (the JWS signature bytes) is valid for `message` under this key.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        match self {
-            ProofKey::Ed25519(key) => match <&[u8; 64]>::try_from(signature) {
-                Ok(sig) => key.verify(message, sig),
-                Err(_) => false,
-            },
-            ProofKey::P256(key) => {
-                use p256::ecdsa::signature::Verifier;
-                // JWS ES256 is the 64-byte r || s, never DER (RFC 7518 section 3.4).
-                if signature.len() != 64 {
-                    return false;
-                }
-                match p256::ecdsa::Signature::from_slice(signature) {
-                    Ok(sig) => key.verify(message, &sig).is_ok(),
-                    Err(_) => false,
-                }
-            }
-        }
+    /// The one algorithm this key verifies with.
+    pub fn alg(&self) -> Alg {
+        self.0.alg()
     }
-}
 
-/// The RFC 7638 JWK SHA-256 thumbprint, base64url: the required members, sorted by name,
-/// serialised without whitespace, hashed. `members` must already be those required members.
-pub fn thumbprint(members: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<&(&str, &str)> = members.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(b.0));
-    let mut json = String::from("{");
-    for (i, (name, value)) in sorted.into_iter().enumerate() {
-        if i > 0 {
-            json.push(',');
-        }
-        // serde_json's string form is exactly the JSON escaping RFC 7638 asks for; for the
-        // base64url and fixed names of real keys it adds nothing but the quotes.
-        json.push_str(&Value::from(*name).to_string());
-        json.push(':');
-        json.push_str(&Value::from(*value).to_string());
+    /// True only if `signature` is valid for `message` under this key with `alg`.
+    pub fn verify(&self, alg: Alg, message: &[u8], signature: &[u8]) -> bool {
+        self.0.verify(alg, message, signature)
     }
-    json.push('}');
-    b64::encode(&Sha256::digest(json.as_bytes()))
 }
 
 /// `base64url(SHA-256(token))`, the `ath` a proof must carry for `token` (RFC 9449 section 4.2).
@@ -124,15 +78,15 @@ mod tests {
         }
     }
 
-    /// RFC 7638 section 3.1: the RSA key and its published thumbprint.
+    /// RFC 7638 section 3.1: the RSA key (with its optional members) and its thumbprint.
     #[test]
     fn rfc7638_section_3_1_thumbprint() {
-        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
-        // Given in the RFC's member order; the function sorts.
-        assert_eq!(
-            thumbprint(&[("kty", "RSA"), ("n", n), ("e", "AQAB")]),
-            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        let jwk = obj(
+            r#"{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}"#,
         );
+        let (key, jkt) = ProofKey::from_jwk(&jwk).unwrap();
+        assert_eq!(key.alg(), Alg::RS256);
+        assert_eq!(jkt, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     /// RFC 9449 section 6.1: the example proof key's thumbprint is the example token's `cnf.jkt`.
@@ -142,7 +96,7 @@ mod tests {
             r#"{"kty":"EC","x":"l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs","y":"9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA","crv":"P-256"}"#,
         );
         let (key, jkt) = ProofKey::from_jwk(&jwk).unwrap();
-        assert!(matches!(key, ProofKey::P256(_)));
+        assert_eq!(key.alg(), Alg::ES256);
         assert_eq!(jkt, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
     }
 
@@ -174,7 +128,7 @@ mod tests {
     fn private_unsupported_and_bad_keys_are_refused() {
         let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
         let refused = |text: String| ProofKey::from_jwk(&obj(&text)).map(|_| ()).unwrap_err();
-        for m in PRIVATE_MEMBERS {
+        for m in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
             assert_eq!(
                 refused(format!(
                     r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","{m}":"AAAA"}}"#
@@ -184,27 +138,31 @@ mod tests {
             );
         }
         assert_eq!(
-            refused(r#"{"kty":"oct","k":"c2VjcmV0"}"#.into()),
+            refused(r#"{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}"#.into()),
             KeyError::PrivateMember
         );
         for text in [
             format!(r#"{{"kty":"OKP","crv":"Ed448","x":"{x}"}}"#),
             format!(r#"{{"kty":"OKP","crv":"X25519","x":"{x}"}}"#),
-            format!(r#"{{"kty":"OKP","x":"{x}"}}"#),
-            r#"{"kty":"OKP","crv":"Ed25519"}"#.into(),
-            format!(r#"{{"kty":"OKP","crv":"Ed25519","x":["{x}"]}}"#),
-            r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#.into(),
+            format!(r#"{{"kty":"XYZ","crv":"Ed25519","x":"{x}"}}"#),
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","use":"enc"}}"#),
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}","alg":"ES256"}}"#),
             r#"{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}"#.into(),
         ] {
             assert_eq!(refused(text.clone()), KeyError::Unsupported, "{text}");
         }
         for text in [
+            format!(r#"{{"kty":"OKP","x":"{x}"}}"#),
+            r#"{"kty":"OKP","crv":"Ed25519"}"#.into(),
+            format!(r#"{{"kty":"OKP","crv":"Ed25519","x":["{x}"]}}"#),
             // Padding, wrong length, the identity point (small order).
             format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}="}}"#),
             format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{}"}}"#, &x[..42]),
             r#"{"kty":"OKP","crv":"Ed25519","x":"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#.into(),
             // (1, 1) is not on P-256.
             r#"{"kty":"EC","crv":"P-256","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE","y":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE"}"#.into(),
+            // A 16-bit RSA modulus.
+            r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#.into(),
         ] {
             assert_eq!(refused(text.clone()), KeyError::BadKey, "{text}");
         }

@@ -14,6 +14,7 @@ pub mod key;
 pub mod nonce;
 mod proof;
 
+pub use crate::algs::Alg;
 use crate::reason::Reason;
 use crate::replay::{Pressure, Refused, ReplayStore, SharedStore};
 use crate::request::RequestView;
@@ -53,48 +54,22 @@ impl Mode {
     }
 }
 
-/// A proof signature algorithm proofgate can verify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alg {
-    EdDSA,
-    ES256,
+/// The proof algorithms accepted when `dpop_algorithms` is not set.
+pub const DEFAULT_ALGORITHMS: [Alg; 2] = [Alg::EdDSA, Alg::ES256];
+
+/// A `dpop_algorithms` entry: an asymmetric algorithm proofgate verifies (`none` and HMAC are
+/// never proof algorithms, RFC 9449 section 4.2).
+pub fn proof_alg(name: &str) -> Option<Alg> {
+    Alg::parse(name).filter(|a| !a.is_symmetric())
 }
 
-impl Alg {
-    pub const DEFAULT: [Alg; 2] = [Alg::EdDSA, Alg::ES256];
-
-    /// The configuration (and `algs` challenge) name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Alg::EdDSA => "EdDSA",
-            Alg::ES256 => "ES256",
-        }
-    }
-
-    /// A `dpop_algorithms` entry; symmetric algorithms and `none` are never proof algorithms.
-    pub fn from_config(name: &str) -> Option<Alg> {
-        match name {
-            "EdDSA" => Some(Alg::EdDSA),
-            "ES256" => Some(Alg::ES256),
-            _ => None,
-        }
-    }
-
-    /// Whether a proof header `alg` is this algorithm: `EdDSA` also admits the fully-specified
-    /// JOSE name `Ed25519` that current clients (e.g. the npm `dpop` package) send.
-    fn admits(self, header_alg: &str) -> bool {
-        match self {
-            Alg::EdDSA => header_alg == "EdDSA" || header_alg == "Ed25519",
-            Alg::ES256 => header_alg == "ES256",
-        }
-    }
-
-    fn fits(self, key: &ProofKey) -> bool {
-        matches!(
-            (self, key),
-            (Alg::EdDSA, ProofKey::Ed25519(_)) | (Alg::ES256, ProofKey::P256(_))
-        )
-    }
+/// The configured algorithm a proof header's `alg` names: `EdDSA` also admits the
+/// fully-specified JOSE name `Ed25519` that current clients (e.g. the npm `dpop` package) send.
+fn admitted(algorithms: &[Alg], header_alg: &str) -> Option<Alg> {
+    algorithms
+        .iter()
+        .copied()
+        .find(|a| a.name() == header_alg || (*a == Alg::EdDSA && header_alg == "Ed25519"))
 }
 
 /// A provider's DPoP configuration.
@@ -112,7 +87,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             mode: Mode::Disabled,
-            algorithms: Alg::DEFAULT.to_vec(),
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
             max_age_seconds: DEFAULT_MAX_AGE_SECONDS,
             nonce_rotate_seconds: None,
         }
@@ -270,19 +245,14 @@ pub fn check(
         return Err(invalid());
     }
     let alg = match header.get("alg") {
-        Some(Value::String(name)) => settings
-            .algorithms
-            .iter()
-            .copied()
-            .find(|a| a.admits(name))
-            .ok_or_else(invalid)?,
+        Some(Value::String(name)) => admitted(&settings.algorithms, name).ok_or_else(invalid)?,
         _ => return Err(invalid()),
     };
     let (key, jkt) = match header.get("jwk") {
         Some(Value::Object(jwk)) => ProofKey::from_jwk(jwk).map_err(|_| invalid())?,
         _ => return Err(invalid()),
     };
-    if !alg.fits(&key) || !key.verify(parsed.signing_input, &parsed.signature) {
+    if !key.verify(alg, parsed.signing_input, &parsed.signature) {
         return Err(invalid());
     }
 

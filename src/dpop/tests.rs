@@ -332,6 +332,14 @@ fn alg_must_be_asymmetric_listed_and_fit_the_key() {
         es_only.reason(&client.proof(&claims())),
         Reason::InvalidDpopProof
     );
+    // RS256 listed, but the jwk is an Ed25519 key: the alg must fit the key.
+    let mut rs = Case::bound(&client);
+    rs.settings.algorithms = vec![Alg::RS256, Alg::EdDSA];
+    let header = with(client.header(), "alg", json!("RS256"));
+    assert_eq!(
+        rs.reason(&client.proof_with(&header, &claims())),
+        Reason::InvalidDpopProof
+    );
     let ec = Client::p256(2);
     let mut ed_only = Case::bound(&ec);
     ed_only.settings.algorithms = vec![Alg::EdDSA];
