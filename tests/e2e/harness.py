@@ -597,6 +597,9 @@ STATUS_BY_REASON = {
                      "passport_not_yet_valid", "passport_lifetime_exceeded",
                      "missing_request_proof", "invalid_request_proof", "request_binding_mismatch",
                      "jti_replay", "revoked"], 401),
+    # DPoP (DESIGN.md section 14); a DPoP provider's 401 has its own challenges (test_dpop.py).
+    **dict.fromkeys(["missing_dpop_proof", "invalid_dpop_proof", "dpop_binding_mismatch",
+                     "dpop_replay", "dpop_downgrade", "use_dpop_nonce"], 401),
     "body_too_large": 413,
     "replay_store_unavailable": 503,
 }
