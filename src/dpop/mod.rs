@@ -16,7 +16,7 @@ mod proof;
 
 pub use crate::algs::Alg;
 use crate::reason::Reason;
-use crate::replay::{Pressure, Refused, ReplayStore, SharedStore};
+use crate::replay::{self, Claim, Pressure, Refused, ReplayStore, SharedStore};
 use crate::request::RequestView;
 use key::ProofKey;
 use nonce::NonceKey;
@@ -326,33 +326,49 @@ pub fn check(
     }))
 }
 
-/// Consumes a proven proof's `jti` for as long as the proof could be accepted, across every
-/// worker (and, with a cluster store, every replica). Called at the decision, after every other
-/// check: the proof's age is decided again here, since a wait (a held body, a key fetch) may
-/// have passed since [`check`]. A second use is `dpop_replay`.
+impl Proven {
+    /// The replay store's claim for this proof: its `jti`, unique per key (the key's
+    /// thumbprint is both the namespace's issuer and the caller charged for the entry), held
+    /// until just after the proof's last valid second.
+    pub fn claim(&self) -> Claim<'_> {
+        Claim {
+            namespace: Claim::DPOP,
+            issuer: &self.jkt,
+            id: &self.jti,
+            subject: &self.jkt,
+            until: self.last_valid.saturating_add(1),
+        }
+    }
+}
+
+/// The reason for a proof `jti` the replay store refused: a second use is `dpop_replay`; a
+/// proof that aged out while the request waited (a held body, a key fetch) is
+/// `invalid_dpop_proof`, since its age is decided again at the decision; a store that cannot
+/// take it fails closed.
+pub fn replay_reason(refusal: replay::Refusal) -> Reason {
+    match refusal {
+        replay::Refusal::Replay => Reason::DpopReplay,
+        replay::Refusal::Expired => Reason::InvalidDpopProof,
+        replay::Refusal::Full
+        | replay::Refusal::ShareFull
+        | replay::Refusal::ClockBehind
+        | replay::Refusal::Unavailable => Reason::ReplayStoreUnavailable,
+    }
+}
+
+/// Consumes a proven proof's `jti` across every worker (and, with a cluster store, every
+/// replica). Called at the decision, after every other check.
 pub fn consume(
     replay: &ReplayStore,
     store: &mut dyn SharedStore,
     proven: &Proven,
     now: i64,
 ) -> Result<Pressure, Refused> {
-    if now > proven.last_valid {
-        return Err(Refused {
-            reason: Reason::InvalidDpopProof,
-            pressure: Pressure::default(),
-        });
-    }
-    // jtis are chosen by the key holder, so they are unique per key: the key's thumbprint is
-    // the namespace, prefixed to keep it apart from the issuers of passports and tokens.
-    let namespace = format!("dpop:{}", proven.jkt);
     replay
-        .consume(store, &namespace, &proven.jti, proven.last_valid + 1, now)
+        .consume(store, &proven.claim(), now)
         .map_err(|refused| Refused {
-            reason: match refused.reason {
-                Reason::JtiReplay => Reason::DpopReplay,
-                other => other,
-            },
-            pressure: refused.pressure,
+            reason: replay_reason(refused.refusal),
+            ..refused
         })
 }
 

@@ -6,7 +6,7 @@
 //! shell, so every VM agrees on it.
 
 use crate::b64;
-use crate::replay::SharedStore;
+use crate::replay::{SharedStore, StoreError};
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -81,46 +81,48 @@ impl NonceKey {
 pub const SHARED_DATA_KEY: &str = "proofgate.dpop.nonce-key.v1";
 
 /// The nonce secret every worker uses, made here if no worker has made it yet. Shared data has
-/// no "set if absent" (a CAS on an absent key is ignored), so two workers starting together may
-/// both write; the last write stands, and because each request reads the key through here
-/// rather than keeping its own copy, every worker uses that one from then on. (A nonce issued
-/// with the losing key in that first instant is answered with a fresh one, once.)
+/// no "set if absent" (a CAS on an absent key is ignored), so the key is first created empty and
+/// then filled with a CAS: of several workers racing, one fills it and the others read its value.
+/// A set secret is never replaced, and each request reads it through here rather than keeping a
+/// copy, so every worker uses the stored one.
 pub fn shared_key(store: &mut dyn SharedStore) -> Option<NonceKey> {
-    let cas = match store.get(SHARED_DATA_KEY) {
-        Ok((Some(value), cas)) => match NonceKey::from_slice(&value) {
-            Some(key) => return Some(key),
-            None => cas,
-        },
-        Ok((None, cas)) => cas,
-        Err(_) => return None,
-    };
-    let fresh = NonceKey::generate()?;
-    // A failed write (another worker won the CAS) is fine: read back whatever is stored.
-    let _ = store.set(SHARED_DATA_KEY, fresh.as_bytes(), cas);
-    match store.get(SHARED_DATA_KEY) {
-        Ok((Some(value), _)) => NonceKey::from_slice(&value),
-        _ => None,
+    for _ in 0..8 {
+        match store.get(SHARED_DATA_KEY).ok()? {
+            (Some(value), Some(_)) if value.len() == 32 => return NonceKey::from_slice(&value),
+            (Some(value), Some(cas)) if value.is_empty() => {
+                let fresh = NonceKey::generate()?;
+                match store.set(SHARED_DATA_KEY, fresh.as_bytes(), Some(cas)) {
+                    Ok(()) => return Some(fresh),
+                    Err(StoreError::CasMismatch) => continue,
+                    Err(StoreError::Other) => return None,
+                }
+            }
+            (None, _) => store.set(SHARED_DATA_KEY, &[], None).ok()?,
+            // Anything else is not ours to overwrite: no nonces (they fail closed).
+            _ => return None,
+        }
     }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::{MemoryStore, StoreError};
+    use crate::replay::MemoryStore;
 
     #[test]
     fn shared_key_is_made_once_and_then_read() {
         let mut store = MemoryStore::default();
         let first = shared_key(&mut store).unwrap();
         assert_eq!(shared_key(&mut store), Some(first.clone()));
-        // A worker that raced and lost sees the stored key on its next read.
+        // A worker that created the empty key but lost the CAS reads the winner's key.
+        let mut store = MemoryStore::default();
+        store.set(SHARED_DATA_KEY, &[], None).unwrap();
         store.set(SHARED_DATA_KEY, &[9; 32], None).unwrap();
         assert_eq!(shared_key(&mut store), NonceKey::from_slice(&[9; 32]));
-        // A corrupt value is replaced, not used.
+        // A value that is not a key is never overwritten, and gives no key.
         store.set(SHARED_DATA_KEY, &[1, 2, 3], None).unwrap();
-        let replaced = shared_key(&mut store).unwrap();
-        assert_ne!(replaced, first);
-        assert_eq!(shared_key(&mut store), Some(replaced));
+        assert_eq!(shared_key(&mut store), None);
     }
 
     /// Shared data that cannot be read: no key, so nonces fail closed.

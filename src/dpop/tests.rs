@@ -590,11 +590,21 @@ fn server_nonces_are_required_when_configured() {
 
 #[test]
 fn jti_is_consumed_once_per_key_until_the_proof_expires() {
-    let replay = ReplayStore::new(1_000);
+    let replay = ReplayStore::new(&crate::config::replay::ReplayConfig::default());
     let mut store = MemoryStore::default();
-    replay.create_buckets(&mut store).unwrap();
+    replay.open(&mut store).unwrap();
     let client = Client::ed(1);
     let p = proven(Case::bound(&client).proof(&client.proof(&claims())));
+    assert_eq!(
+        p.claim(),
+        Claim {
+            namespace: "dpop",
+            issuer: &client.jkt(),
+            id: "jti-1",
+            subject: &client.jkt(),
+            until: NOW + 61
+        }
+    );
     assert!(consume(&replay, &mut store, &p, NOW).is_ok());
     let again = consume(&replay, &mut store, &p, NOW + 1).unwrap_err();
     assert_eq!(again.reason, Reason::DpopReplay);
@@ -619,6 +629,10 @@ fn jti_is_consumed_once_per_key_until_the_proof_expires() {
             .unwrap_err()
             .reason,
         Reason::InvalidDpopProof
+    );
+    assert_eq!(
+        replay_reason(crate::replay::Refusal::Full),
+        Reason::ReplayStoreUnavailable
     );
 }
 
