@@ -13,7 +13,7 @@ use crate::algs::hs256::Hs256Key;
 use crate::algs::rs256::{Rs256Key, RsaKeyError};
 use crate::algs::Alg;
 use crate::b64;
-use crate::crypto::VerifyingKey;
+use crate::crypto::{TableBudget, VerifyingKey};
 use crate::json::{self, JsonError};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -252,16 +252,11 @@ impl KeySet {
         }
     }
 
-    /// Gives up to `max` Ed25519 keys a precomputed table (keys known before any request).
-    pub fn with_tables(mut self, max: usize) -> Self {
-        for jwk in self
-            .keys
-            .iter_mut()
-            .filter(|k| matches!(k.key, PublicKey::Ed25519(_)))
-            .take(max)
-        {
+    /// Gives Ed25519 keys (known before any request) precomputed tables while `budget` lasts.
+    pub fn with_tables(mut self, budget: &mut TableBudget) -> Self {
+        for jwk in &mut self.keys {
             if let PublicKey::Ed25519(k) = &jwk.key {
-                jwk.key = PublicKey::Ed25519(k.clone().with_table());
+                jwk.key = PublicKey::Ed25519(budget.assign(k.clone()));
             }
         }
         self

@@ -17,8 +17,19 @@ pub enum Reason {
     PassportExpired,
     PassportNotYetValid,
     PassportLifetimeExceeded,
+    /// Bearer JWTs (DESIGN.md section 13): no token in the provider's `from_headers`.
+    MissingToken,
+    /// Not a compact JWS of strict JSON objects, an `alg` outside the provider's list or not
+    /// fitting the key, `crit`, or claims of the wrong type.
+    MalformedToken,
+    InvalidTokenSignature,
+    IssuerMismatch,
+    TokenExpired,
+    TokenNotYetValid,
     AudienceMismatch,
     TrustDomainMismatch,
+    InsufficientScope,
+    EnvMismatch,
     SourceIssuerMismatch,
     SourceTrustDomainMismatch,
     SourceSubjectMismatch,
@@ -52,7 +63,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every variant, in check order; used by tests and metric registration.
-    pub const ALL: [Reason; 36] = [
+    pub const ALL: [Reason; 44] = [
         Reason::BundlePolicyMissing,
         Reason::BundleRouteMissing,
         Reason::StaleBundleFailClosed,
@@ -66,8 +77,16 @@ impl Reason {
         Reason::PassportExpired,
         Reason::PassportNotYetValid,
         Reason::PassportLifetimeExceeded,
+        Reason::MissingToken,
+        Reason::MalformedToken,
+        Reason::InvalidTokenSignature,
+        Reason::IssuerMismatch,
+        Reason::TokenExpired,
+        Reason::TokenNotYetValid,
         Reason::AudienceMismatch,
         Reason::TrustDomainMismatch,
+        Reason::InsufficientScope,
+        Reason::EnvMismatch,
         Reason::SourceIssuerMismatch,
         Reason::SourceTrustDomainMismatch,
         Reason::SourceSubjectMismatch,
@@ -107,6 +126,14 @@ impl Reason {
             Reason::PassportExpired => "passport_expired",
             Reason::PassportNotYetValid => "passport_not_yet_valid",
             Reason::PassportLifetimeExceeded => "passport_lifetime_exceeded",
+            Reason::MissingToken => "missing_token",
+            Reason::MalformedToken => "malformed_token",
+            Reason::InvalidTokenSignature => "invalid_token_signature",
+            Reason::IssuerMismatch => "issuer_mismatch",
+            Reason::TokenExpired => "token_expired",
+            Reason::TokenNotYetValid => "token_not_yet_valid",
+            Reason::InsufficientScope => "insufficient_scope",
+            Reason::EnvMismatch => "env_mismatch",
             Reason::AudienceMismatch => "audience_mismatch",
             Reason::TrustDomainMismatch => "trust_domain_mismatch",
             Reason::SourceIssuerMismatch => "source_issuer_mismatch",
@@ -142,6 +169,8 @@ impl Reason {
             | Reason::BundleFreshnessUnknown
             | Reason::AudienceMismatch
             | Reason::TrustDomainMismatch
+            | Reason::InsufficientScope
+            | Reason::EnvMismatch
             | Reason::SourceIssuerMismatch
             | Reason::SourceTrustDomainMismatch
             | Reason::SourceSubjectMismatch
@@ -159,6 +188,12 @@ impl Reason {
             | Reason::PassportExpired
             | Reason::PassportNotYetValid
             | Reason::PassportLifetimeExceeded
+            | Reason::MissingToken
+            | Reason::MalformedToken
+            | Reason::InvalidTokenSignature
+            | Reason::IssuerMismatch
+            | Reason::TokenExpired
+            | Reason::TokenNotYetValid
             | Reason::MissingRequestProof
             | Reason::InvalidRequestProof
             | Reason::RequestBindingMismatch
@@ -197,11 +232,11 @@ mod tests {
                 "{c}"
             );
         }
-        assert_eq!(seen.len(), 36);
+        assert_eq!(seen.len(), 44);
     }
 
     /// DESIGN.md section 7's table, as data: every code with its status, in check order.
-    const DESIGN_TABLE: [(&str, u32); 36] = [
+    const DESIGN_TABLE: [(&str, u32); 44] = [
         ("bundle_policy_missing", 403),
         ("bundle_route_missing", 403),
         ("stale_bundle_fail_closed", 403),
@@ -215,8 +250,16 @@ mod tests {
         ("passport_expired", 401),
         ("passport_not_yet_valid", 401),
         ("passport_lifetime_exceeded", 401),
+        ("missing_token", 401),
+        ("malformed_token", 401),
+        ("invalid_token_signature", 401),
+        ("issuer_mismatch", 401),
+        ("token_expired", 401),
+        ("token_not_yet_valid", 401),
         ("audience_mismatch", 403),
         ("trust_domain_mismatch", 403),
+        ("insufficient_scope", 403),
+        ("env_mismatch", 403),
         ("source_issuer_mismatch", 403),
         ("source_trust_domain_mismatch", 403),
         ("source_subject_mismatch", 403),

@@ -4,8 +4,10 @@
 
 mod bundle;
 pub mod dpop;
+mod providers;
 mod reader;
 pub mod replay;
+mod rules;
 mod trust;
 
 pub use bundle::{Bundle, Freshness, Revocation, Route, Source, SubjectRule};
@@ -14,6 +16,7 @@ pub use bundle::{Bundle, Freshness, Revocation, Route, Source, SubjectRule};
 pub mod bundle_types {
     pub use super::bundle::{decimal, ContextPolicy, ProvenancePolicy};
 }
+pub use providers::{ClaimToHeader, FromHeader, JwtProvider, ProviderKeys};
 pub use reader::ConfigError;
 pub use trust::{TrustedIssuer, TrustedKey};
 
@@ -69,6 +72,10 @@ pub struct Config {
     pub realtime_window_seconds: i64,
     /// Memory for trust-material keys' precomputed tables (the base point's is extra).
     pub key_tables_max_bytes: usize,
+    /// Bearer-JWT providers (DESIGN.md section 13).
+    pub jwt_providers: Vec<JwtProvider>,
+    /// Section 11; `None`: every request needs a passport (except `allow_unauthenticated`).
+    pub rules: Option<Vec<crate::rules::Rule>>,
 }
 
 pub const DEFAULT_SIGNED_HEADERS: [&str; 2] = ["content-type", "x-trustplane-nonce"];
@@ -80,7 +87,9 @@ pub const DEFAULT_REALTIME_WINDOW_SECONDS: i64 = 5;
 /// Six radix-256 key tables (640 KiB each), then radix-16 ones (80 KiB).
 pub const DEFAULT_KEY_TABLES_MAX_BYTES: i64 = 4 * 1024 * 1024;
 
-const TOP_LEVEL_KEYS: [&str; 18] = [
+const TOP_LEVEL_KEYS: [&str; 20] = [
+    "jwt_providers",
+    "rules",
     "audience",
     "trust_domain",
     "trust_material",
@@ -137,7 +146,19 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
         .unwrap_or(DEFAULT_KEY_TABLES_MAX_BYTES);
     let key_tables_max_bytes = usize::try_from(key_tables_max_bytes).unwrap_or(0);
     let mut budget = crate::crypto::TableBudget::new(key_tables_max_bytes);
-    let issuers = obj.required("trust_material", |n| trust::parse(&n, &mut budget))?;
+    let issuers = obj
+        .child("trust_material", |n| trust::parse(&n, &mut budget))?
+        .unwrap_or_default();
+    let jwt_providers = providers::parse_all(&obj, &mut budget)?;
+    let rules = rules::parse(&obj, &jwt_providers, &issuers)?;
+    // Section 11: trust material, a bundle (request mode) and an audience are needed only when
+    // some request can need a passport.
+    let needs_passport = rules
+        .as_ref()
+        .is_none_or(|r| r.iter().any(|r| r.requires.needs_passport()));
+    if needs_passport && obj.raw("trust_material").is_none() {
+        return obj.err("trust_material", "is required");
+    }
     let bundle = obj.child("policy_bundle", |n| bundle::parse(&n))?;
     let routing = obj
         .child("routing", |n| {
@@ -234,7 +255,7 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
     }
 
     match (&routing, &bundle) {
-        (Routing::Request, None) => {
+        (Routing::Request, None) if needs_passport => {
             return obj.err("policy_bundle", "is required with routing mode \"request\"");
         }
         (Routing::RouteId(id), Some(b)) if b.route(id).is_none() => {
@@ -246,7 +267,7 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
         _ => {}
     }
     // Every reachable route needs an expected audience.
-    if audience.is_none() {
+    if audience.is_none() && needs_passport {
         let routes_without = |b: &Bundle| {
             b.routes
                 .iter()
@@ -287,6 +308,8 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
         audit_log_allow,
         realtime_window_seconds,
         key_tables_max_bytes,
+        jwt_providers,
+        rules,
     })
 }
 

@@ -597,6 +597,10 @@ STATUS_BY_REASON = {
                      "passport_not_yet_valid", "passport_lifetime_exceeded",
                      "missing_request_proof", "invalid_request_proof", "request_binding_mismatch",
                      "jti_replay", "revoked"], 401),
+    # Bearer JWT providers (DESIGN.md section 13).
+    **dict.fromkeys(["missing_token", "malformed_token", "invalid_token_signature",
+                     "issuer_mismatch", "token_expired", "token_not_yet_valid"], 401),
+    **dict.fromkeys(["insufficient_scope", "env_mismatch"], 403),
     # DPoP (DESIGN.md section 14); a DPoP provider's 401 has its own challenges (test_dpop.py).
     **dict.fromkeys(["missing_dpop_proof", "invalid_dpop_proof", "dpop_binding_mismatch",
                      "dpop_replay", "dpop_downgrade", "use_dpop_nonce"], 401),
