@@ -54,6 +54,11 @@ struct Event<'a> {
     /// The DPoP proof key's thumbprint (DESIGN.md section 14): never the proof itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     dpop_jkt: Option<&'a str>,
+    /// The JWT provider that verified a bearer token, and its `scope` (section 13).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scopes: Option<&'a str>,
 }
 
 /// The audit line (prefix included) for a decision: `None` reason means allow.
@@ -91,6 +96,8 @@ pub fn line(
         unverified_subject: facts.unverified.subject.as_deref(),
         unverified_jti: facts.unverified.jti.as_deref(),
         dpop_jkt: facts.dpop_jkt.as_deref(),
+        provider: facts.provider.as_deref(),
+        scopes: facts.scopes.as_deref(),
     };
     let mut out = String::from(LOG_PREFIX);
     // Serialising borrowed strings and plain values cannot fail; keep the prefix-only line if

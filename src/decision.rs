@@ -24,8 +24,19 @@ pub struct Facts {
     pub transcript_sha256: Option<String>,
     /// RFC 7638 thumbprint of a DPoP proof key whose signature verified (DESIGN.md section 14).
     pub dpop_jkt: Option<String>,
-    /// Why an allow was an allow ("verified", "exempt_route").
+    /// Why an allow was an allow ("verified", "exempt_route", "rule_allow").
     pub allow_detail: Option<&'static str>,
+    /// Bearer JWTs (DESIGN.md section 13): the provider that verified the token, and the
+    /// token's `scope` (verified values only).
+    pub provider: Option<String>,
+    pub scopes: Option<String>,
+    /// `claim_to_headers` values for the upstream on allow (verified, clean claims).
+    pub claim_headers: Vec<(String, String)>,
+    /// Request headers removed before the upstream on allow (a provider's token header).
+    pub strip_headers: Vec<String>,
+    /// Credential headers kept on allow although `forward_credentials` is false (the token
+    /// header of a provider with `forward: true`).
+    pub keep_headers: Vec<String>,
     /// Claims of a credential refused before its signature verified: audit event only.
     pub unverified: Unverified,
 }
@@ -106,6 +117,12 @@ pub fn deny_response(denial: &Denial, event_id: &EventId) -> DenyResponse {
         (headers::REASON, code.to_string()),
         (headers::EVENT_ID, event_id.to_string()),
     ];
+    if status == 403 {
+        // `insufficient_scope` names the scopes it wanted (RFC 6750 section 3.1).
+        if let Some(challenges) = &denial.challenges {
+            headers_out.extend(challenges.iter().map(|c| ("www-authenticate", c.clone())));
+        }
+    }
     if status == 401 {
         match &denial.challenges {
             Some(challenges) => {

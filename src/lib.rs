@@ -31,6 +31,7 @@ pub mod rules;
 pub mod signer;
 pub mod transcript;
 pub mod verify;
+mod verify_rules;
 
 #[cfg(all(target_arch = "wasm32", feature = "filter"))]
 mod filter;

@@ -23,6 +23,8 @@ pub struct Engine {
     /// When the configuration (and so the bundle) was loaded, Unix seconds.
     pub loaded_at: i64,
     pub replay: ReplayStore,
+    /// The verified-token cache of each `jwt_providers` entry, in this VM (section 13).
+    pub token_caches: core::cell::RefCell<Vec<crate::jwt::TokenCache>>,
 }
 
 /// The outcome of the headers phase.
@@ -88,22 +90,23 @@ pub struct Admitted {
 impl Engine {
     pub fn new(config: Config, loaded_at: i64) -> Self {
         let replay = ReplayStore::new(&config.replay);
+        let token_caches = config
+            .jwt_providers
+            .iter()
+            .map(|p| crate::jwt::TokenCache::new(p.cache_max_entries))
+            .collect();
         Engine {
             config,
             loaded_at,
             replay,
+            token_caches: core::cell::RefCell::new(token_caches),
         }
     }
 
     /// Runs every check that needs only the request headers.
     pub fn check_headers(&self, req: &RequestView, now: i64) -> HeadersVerdict {
         let cfg = &self.config;
-        let credential_presented = req.first(headers::AUTHORIZATION).is_some();
         let mut facts = Facts::default();
-        let deny = |reason: Reason, facts: &Facts| {
-            HeadersVerdict::Deny(Denial::new(reason, credential_presented, facts.clone()))
-        };
-
         if cfg
             .allow_unauthenticated
             .iter()
@@ -112,7 +115,21 @@ impl Engine {
             facts.allow_detail = Some("exempt_route");
             return HeadersVerdict::Exempt(facts);
         }
+        // Section 11: with `rules`, the first matching rule says which credential is needed.
+        if let Some(rules) = &cfg.rules {
+            return self.check_rules(rules, req, now);
+        }
+        self.check_passport(req, now)
+    }
 
+    /// Sections 3-6 on the headers: route, passport, identity, policy, proof signature.
+    pub(crate) fn check_passport(&self, req: &RequestView, now: i64) -> HeadersVerdict {
+        let cfg = &self.config;
+        let credential_presented = req.first(headers::AUTHORIZATION).is_some();
+        let mut facts = Facts::default();
+        let deny = |reason: Reason, facts: &Facts| {
+            HeadersVerdict::Deny(Denial::new(reason, credential_presented, facts.clone()))
+        };
         let bundle = cfg.bundle.as_ref();
         let route = match self.resolve_route(bundle, req) {
             Ok(route) => route,

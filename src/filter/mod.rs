@@ -141,6 +141,14 @@ impl HttpContext for Http {
         let (Some(engine), true) = (self.engine.clone(), clock) else {
             return self.deny(internal(), Some(&request));
         };
+        // So are the providers' claim_to_headers (DESIGN.md section 13).
+        for name in engine.claim_header_names() {
+            if request.first(name).is_some()
+                && abi::remove_header(abi::REQUEST_HEADERS, name).is_err()
+            {
+                return self.deny(internal(), Some(&request));
+            }
+        }
         match engine.check_headers(&request, self.now) {
             HeadersVerdict::Exempt(facts) => self.allow(&facts, Some(&request), true),
             HeadersVerdict::Deny(denial) => self.deny(denial, Some(&request)),
@@ -243,15 +251,25 @@ impl Http {
         let mut edits_ok = true;
         if !forward {
             for name in headers::CREDENTIALS {
+                if facts.keep_headers.iter().any(|k| k == name) {
+                    continue;
+                }
                 // Without the header map (a decision after the body), remove every one.
                 if request.is_none_or(|r| r.first(name).is_some()) {
                     edits_ok &= abi::remove_header(abi::REQUEST_HEADERS, name).is_ok();
                 }
             }
         }
+        // A provider's token header, unless the provider forwards it (section 13).
+        for name in &facts.strip_headers {
+            edits_ok &= abi::remove_header(abi::REQUEST_HEADERS, name).is_ok();
+        }
         if !exempt {
             for (name, value) in decision::identity_headers(facts, &event_id) {
                 edits_ok &= abi::replace_header(abi::REQUEST_HEADERS, name, &value).is_ok();
+            }
+            for (name, value) in &facts.claim_headers {
+                edits_ok &= abi::replace_header(abi::REQUEST_HEADERS, name, value).is_ok();
             }
         }
         if !edits_ok {

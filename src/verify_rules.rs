@@ -1,0 +1,348 @@
+//! The headers phase when the configuration has `rules` (DESIGN.md section 11): the first
+//! matching rule's requirement decides which credential checks run. A passport requirement takes
+//! the passport pipeline unchanged ([`Engine::check_passport`]); a provider requirement verifies
+//! a bearer JWT (section 13) and yields the same credential-neutral [`Pending`] (no body hash, no
+//! jti to consume, valid until the token's `exp` plus skew), so the decision is taken at the same
+//! point, at the `now` of the deciding callback, exactly as for passports.
+
+use crate::config::{JwtProvider, ProviderKeys};
+use crate::decision::{clean_claim, Denial, Facts};
+use crate::headers;
+use crate::jwt::{self, Context, VerifiedToken};
+use crate::passport;
+use crate::reason::Reason;
+use crate::request::RequestView;
+use crate::rules::{self, IssuerOf, Requirement, Rule};
+use crate::verify::{Engine, HeadersVerdict, Pending};
+
+/// What one requirement yielded.
+enum Passed {
+    /// A passport passed its header checks; the rest happens at the decision.
+    Passport(Box<Pending>),
+    /// A provider's token passed every check.
+    Token(Box<TokenPass>),
+}
+
+struct TokenPass {
+    provider: usize,
+    token: VerifiedToken,
+    /// The header the token came from.
+    header: String,
+}
+
+struct Refusal {
+    reason: Reason,
+    facts: Box<Facts>,
+    challenges: Option<Vec<String>>,
+}
+
+impl Refusal {
+    fn bare(reason: Reason) -> Self {
+        Refusal {
+            reason,
+            facts: Box::default(),
+            challenges: None,
+        }
+    }
+}
+
+impl IssuerOf for Engine {
+    fn is_passport_issuer(&self, iss: &str) -> bool {
+        self.config.issuer(iss).is_some()
+    }
+
+    fn provider_issuer(&self, provider: usize) -> Option<&str> {
+        self.config
+            .jwt_providers
+            .get(provider)
+            .map(|p| p.issuer.as_str())
+    }
+}
+
+impl Engine {
+    /// Every `claim_to_headers` header of every provider: removed from every inbound request,
+    /// like proofgate's own identity headers, so only proofgate ever sets them.
+    pub fn claim_header_names(&self) -> impl Iterator<Item = &str> {
+        self.config
+            .jwt_providers
+            .iter()
+            .flat_map(|p| p.claim_to_headers.iter().map(|c| c.header.as_str()))
+    }
+
+    pub(crate) fn check_rules(
+        &self,
+        rules: &[Rule],
+        req: &RequestView,
+        now: i64,
+    ) -> HeadersVerdict {
+        let credential_presented = req.first(headers::AUTHORIZATION).is_some()
+            || self.config.jwt_providers.iter().any(|p| {
+                p.token_headers()
+                    .any(|h| h != headers::AUTHORIZATION && req.first(h).is_some())
+            });
+        let Some((index, rule)) = rules::first_match(rules, req.method(), req.path()) else {
+            // Only a path with an ambiguous segment (`..`, `%2F`, ...) matches no rule, the last
+            // one being a catch-all: refused rather than guessed.
+            return HeadersVerdict::Deny(Denial::new(
+                Reason::BundleRouteMissing,
+                credential_presented,
+                Facts::default(),
+            ));
+        };
+        let rule_facts = || Facts {
+            route_id: Some(format!("rules[{index}]")),
+            ..Facts::default()
+        };
+        match self.requirement(&rule.requires, req, now) {
+            Ok(None) => {
+                let mut facts = rule_facts();
+                facts.allow_detail = Some("rule_allow");
+                HeadersVerdict::Exempt(facts)
+            }
+            Ok(Some(passed)) => {
+                let mut pending = self.pending_of(passed);
+                if pending.facts.route_id.is_none() {
+                    pending.facts.route_id = rule_facts().route_id;
+                }
+                HeadersVerdict::NeedBody(pending)
+            }
+            Err(refusal) => {
+                let mut facts = *refusal.facts;
+                if facts.route_id.is_none() {
+                    facts.route_id = rule_facts().route_id;
+                }
+                let mut denial = Denial::new(refusal.reason, credential_presented, facts);
+                denial.challenges = refusal.challenges;
+                HeadersVerdict::Deny(denial)
+            }
+        }
+    }
+
+    /// `Ok(None)`: allowed without a credential.
+    fn requirement(
+        &self,
+        requirement: &Requirement,
+        req: &RequestView,
+        now: i64,
+    ) -> Result<Option<Vec<Passed>>, Refusal> {
+        match requirement {
+            Requirement::Allow => Ok(None),
+            Requirement::Passport => match self.check_passport(req, now) {
+                HeadersVerdict::NeedBody(p) => Ok(Some(vec![Passed::Passport(p)])),
+                HeadersVerdict::Deny(d) => Err(Refusal {
+                    reason: d.reason,
+                    facts: Box::new(d.facts),
+                    challenges: d.challenges,
+                }),
+                // The passport pipeline never exempts once rules decided.
+                HeadersVerdict::Exempt(_) => Err(Refusal::bare(Reason::InternalError)),
+            },
+            Requirement::Provider { provider, scopes } => self
+                .check_provider(*provider, scopes, req, now)
+                .map(|t| Some(vec![Passed::Token(Box::new(t))])),
+            Requirement::Any(alternatives) => {
+                let mut presented = false;
+                for alt in alternatives {
+                    let Some(token) = self.credential_of(alt, req) else {
+                        continue;
+                    };
+                    presented = true;
+                    let chosen = jwt::unverified_issuer(token)
+                        .and_then(|iss| rules::select(std::slice::from_ref(alt), &iss, self));
+                    if chosen.is_some() {
+                        return self.requirement(alt, req, now);
+                    }
+                }
+                match (presented, alternatives.first()) {
+                    (true, _) => Err(Refusal::bare(Reason::IssuerMismatch)),
+                    // No credential at all: the first alternative's missing reason.
+                    (false, Some(first)) => self.requirement(first, req, now),
+                    (false, None) => Err(Refusal::bare(Reason::InternalError)),
+                }
+            }
+            Requirement::All(alternatives) => {
+                let mut passed = Vec::new();
+                for alt in alternatives {
+                    if let Some(p) = self.requirement(alt, req, now)? {
+                        passed.extend(p);
+                    }
+                }
+                Ok(Some(passed))
+            }
+        }
+    }
+
+    /// The token an alternative would check, if the request carries one.
+    fn credential_of<'r>(
+        &self,
+        requirement: &Requirement,
+        req: &'r RequestView,
+    ) -> Option<&'r str> {
+        match requirement {
+            Requirement::Passport => passport::bearer_token(req.first(headers::AUTHORIZATION)).ok(),
+            Requirement::Provider { provider, .. } => {
+                let p = self.config.jwt_providers.get(*provider)?;
+                let values = |name: &str| -> Vec<&'r [u8]> {
+                    req.headers
+                        .iter()
+                        .filter(|(n, _)| n == name)
+                        .map(|(_, v)| v.as_slice())
+                        .collect()
+                };
+                jwt::find_token(p, &values).ok().map(|f| f.token)
+            }
+            Requirement::All(inner) => inner.first().and_then(|f| self.credential_of(f, req)),
+            Requirement::Any(inner) => inner.iter().find_map(|f| self.credential_of(f, req)),
+            Requirement::Allow => None,
+        }
+    }
+
+    fn check_provider(
+        &self,
+        index: usize,
+        extra_scopes: &[String],
+        req: &RequestView,
+        now: i64,
+    ) -> Result<TokenPass, Refusal> {
+        let Some(provider) = self.config.jwt_providers.get(index) else {
+            return Err(Refusal::bare(Reason::InternalError));
+        };
+        let provider_facts = || {
+            Box::new(Facts {
+                provider: Some(provider.name.clone()),
+                ..Facts::default()
+            })
+        };
+        let values = |name: &str| -> Vec<&[u8]> {
+            req.headers
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_slice())
+                .collect()
+        };
+        let found = jwt::find_token(provider, &values).map_err(|reason| Refusal {
+            reason,
+            facts: provider_facts(),
+            challenges: None,
+        })?;
+        let ProviderKeys::Inline(keys) = &provider.keys;
+        let revocations = self
+            .config
+            .bundle
+            .as_ref()
+            .map_or(&[][..], |b| b.revocations.as_slice());
+        let ctx = Context {
+            provider,
+            keys,
+            extra_scopes,
+            revocations,
+            now,
+        };
+        let mut caches = self.token_caches.borrow_mut();
+        let cache = caches
+            .get_mut(index)
+            .filter(|_| provider.cache_max_entries > 0);
+        match jwt::verify(found.token, &ctx, cache) {
+            Ok(token) => Ok(TokenPass {
+                provider: index,
+                token,
+                header: found.header.to_string(),
+            }),
+            Err(reason) => {
+                let challenges = (reason == Reason::InsufficientScope).then(|| {
+                    vec![format!(
+                        "Bearer realm=\"proofgate\", error=\"insufficient_scope\", scope=\"{}\"",
+                        jwt::required_scopes(provider, extra_scopes)
+                    )]
+                });
+                Err(Refusal {
+                    reason,
+                    facts: provider_facts(),
+                    challenges,
+                })
+            }
+        }
+    }
+
+    /// One [`Pending`] for everything that passed: a passport's, with each token's facts added
+    /// and its expiry folded in (the earliest expiry decides, with its reason).
+    fn pending_of(&self, passed: Vec<Passed>) -> Box<Pending> {
+        let mut pending: Option<Box<Pending>> = None;
+        let mut tokens = Vec::new();
+        for p in passed {
+            match p {
+                Passed::Passport(p) => pending = Some(p),
+                Passed::Token(t) => tokens.push(t),
+            }
+        }
+        let mut pending = pending.unwrap_or_else(|| {
+            Box::new(Pending {
+                facts: Facts::default(),
+                body_sha256: None,
+                valid_until: i64::MAX,
+                expired: Reason::TokenExpired,
+                fresh_until: None,
+                replay: None,
+            })
+        });
+        let passport_subject = pending.facts.subject.is_some();
+        for t in tokens {
+            let Some(provider) = self.config.jwt_providers.get(t.provider) else {
+                continue;
+            };
+            let until = t.token.exp.saturating_add(provider.clock_skew_seconds);
+            if until < pending.valid_until {
+                pending.valid_until = until;
+                pending.expired = Reason::TokenExpired;
+            }
+            add_token_facts(
+                &mut pending.facts,
+                provider,
+                &t.token,
+                &t.header,
+                !passport_subject,
+            );
+        }
+        if pending.facts.allow_detail.is_none() {
+            pending.facts.allow_detail = Some("verified");
+        }
+        pending
+    }
+}
+
+/// A verified token's facts: provider, scopes, `claim_to_headers`, and what happens to the token
+/// header. With `identity`, its issuer, subject and jti are the request's audit identity (a
+/// passport's, when one passed too, takes precedence).
+fn add_token_facts(
+    facts: &mut Facts,
+    provider: &JwtProvider,
+    token: &VerifiedToken,
+    header: &str,
+    identity: bool,
+) {
+    if identity {
+        facts.issuer = clean_claim(Some(token.iss.clone()));
+        facts.subject = token.sub.clone();
+        facts.jti = token.jti.clone();
+    }
+    let names: Vec<&str> = facts
+        .provider
+        .iter()
+        .map(String::as_str)
+        .chain([provider.name.as_str()])
+        .collect();
+    facts.provider = Some(names.join(" "));
+    if !token.scopes.is_empty() {
+        facts.scopes = clean_claim(Some(token.scopes.join(" ")));
+    }
+    for c in &provider.claim_to_headers {
+        if let Some(value) = token.header_value(&c.claim) {
+            facts.claim_headers.push((c.header.clone(), value));
+        }
+    }
+    if provider.forward {
+        facts.keep_headers.push(header.to_string());
+    } else {
+        facts.strip_headers.push(header.to_string());
+    }
+}
