@@ -30,6 +30,8 @@ pub struct Facts {
     /// token's `scope` (verified values only).
     pub provider: Option<String>,
     pub scopes: Option<String>,
+    /// The verified-token cache skipped a token's signature check (metrics only).
+    pub token_cache_hit: bool,
     /// `claim_to_headers` values for the upstream on allow (verified, clean claims).
     pub claim_headers: Vec<(String, String)>,
     /// Request headers removed before the upstream on allow (a provider's token header).

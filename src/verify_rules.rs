@@ -332,6 +332,7 @@ fn add_token_facts(
         .chain([provider.name.as_str()])
         .collect();
     facts.provider = Some(names.join(" "));
+    facts.token_cache_hit |= token.cached;
     if !token.scopes.is_empty() {
         facts.scopes = clean_claim(Some(token.scopes.join(" ")));
     }

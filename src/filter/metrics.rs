@@ -75,3 +75,42 @@ impl Metrics {
         abi::record_metric(self.memory, u64::try_from(memory_bytes).unwrap_or(u64::MAX));
     }
 }
+
+/// Decisions per JWT provider (DESIGN.md section 13): `proofgate.provider.<name>.allow`,
+/// `.deny`, and `.cache_hit` (allows whose signature check the verified-token cache skipped).
+/// Defined when a configuration loads, since the names come from it; provider names are
+/// restricted at load to letters, digits, `-`, `_` and `.`, so each is one stat name segment.
+pub struct ProviderMetrics {
+    by_name: Vec<(String, [u32; 3])>,
+}
+
+impl ProviderMetrics {
+    pub fn define<'a>(names: impl Iterator<Item = &'a str>) -> ProviderMetrics {
+        let counter = |name: String| abi::define_metric(abi::METRIC_COUNTER, &name).unwrap_or(0);
+        ProviderMetrics {
+            by_name: names
+                .map(|n| {
+                    let ids = [
+                        counter(format!("proofgate.provider.{n}.allow")),
+                        counter(format!("proofgate.provider.{n}.deny")),
+                        counter(format!("proofgate.provider.{n}.cache_hit")),
+                    ];
+                    (n.to_string(), ids)
+                })
+                .collect(),
+        }
+    }
+
+    /// Counts a decision for every provider named in `providers` (space-separated: an `all`
+    /// rule can involve several).
+    pub fn record(&self, providers: Option<&str>, allowed: bool, cache_hit: bool) {
+        for name in providers.unwrap_or_default().split(' ') {
+            if let Some((_, ids)) = self.by_name.iter().find(|(n, _)| n == name) {
+                abi::increment_metric(if allowed { ids[0] } else { ids[1] }, 1);
+                if allowed && cache_hit {
+                    abi::increment_metric(ids[2], 1);
+                }
+            }
+        }
+    }
+}

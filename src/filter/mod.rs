@@ -17,7 +17,7 @@ use crate::reason::Reason;
 use crate::replay::LiveCounter;
 use crate::request::RequestView;
 use crate::verify::{Engine, HeadersVerdict, Pending};
-use metrics::Metrics;
+use metrics::{Metrics, ProviderMetrics};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::rc::Rc;
@@ -35,6 +35,7 @@ pub fn install() {
 struct Root {
     engine: Option<Rc<Engine>>,
     metrics: Option<Rc<Metrics>>,
+    providers: Option<Rc<ProviderMetrics>>,
     live: Option<LiveCounter>,
 }
 
@@ -50,6 +51,9 @@ impl RootContext for Root {
             Ok(engine) => {
                 abi::increment_metric(metrics.config_loads, 1);
                 self.live = Some(LiveCounter::new(&engine.replay));
+                self.providers = Some(Rc::new(ProviderMetrics::define(
+                    engine.config.jwt_providers.iter().map(|p| p.name.as_str()),
+                )));
                 self.engine = Some(Rc::new(engine));
                 self.on_tick();
                 // Gauges only; a host without timers still enforces everything.
@@ -84,6 +88,7 @@ impl RootContext for Root {
         Some(Box::new(Http {
             engine: self.engine.clone(),
             metrics: self.metrics.clone(),
+            providers: self.providers.clone(),
             waiting: None,
             request_id: None,
             now: 0,
@@ -113,6 +118,7 @@ fn now_seconds() -> Option<i64> {
 struct Http {
     engine: Option<Rc<Engine>>,
     metrics: Option<Rc<Metrics>>,
+    providers: Option<Rc<ProviderMetrics>>,
     /// A request that passed every header check, waiting for its body: only what the decision
     /// still needs, never the header map.
     waiting: Option<Box<Pending>>,
@@ -323,6 +329,13 @@ impl Http {
         event_id: &EventId,
         request: Option<&RequestView>,
     ) {
+        if let Some(p) = &self.providers {
+            p.record(
+                facts.provider.as_deref(),
+                reason.is_none(),
+                facts.token_cache_hit,
+            );
+        }
         let engine = self.engine.as_deref();
         let log_it = reason.is_some() || engine.is_none_or(|e| e.config.audit_log_allow);
         if log_it {

@@ -314,3 +314,22 @@ def test_config_errors_fail_validation(tmp_path: Path) -> None:
         {"match": {"prefix": "/"}, "requires": {"provider": "nobody"}}])
     ok, out = harness.validate_config(bad, tmp_path)
     assert not ok and "$.rules[0].requires.provider" in out, out[-2000:]
+
+
+def test_metrics_per_provider_and_the_verified_token_cache(gateway: harness.Gateway) -> None:
+    def counts() -> tuple[int, int, int]:
+        stats = gateway.stats()
+        return tuple(stats.get(f"wasmcustom.proofgate.provider.pyjwt.{k}", 0)
+                     for k in ("allow", "deny", "cache_hit"))  # type: ignore[return-value]
+
+    before = counts()
+    token = py("ES256")
+    for _ in range(6):
+        expect_token_allow(gateway, gateway.send("GET", "/inventory/9", bearer(token)), provider="pyjwt")
+    expect_deny(gateway.send("GET", "/inventory/9", bearer(py(env="staging"))), 403, "env_mismatch",
+                presented=True, gateway=gateway)
+    # Two worker VMs, one cache each: each misses at most once, so at least 4 of 6 are hits.
+    after = gateway.wait_for(lambda: (lambda c: c if c[0] - before[0] >= 6 else None)(counts()),
+                             what="provider counters")
+    assert after[0] - before[0] == 6 and after[1] - before[1] == 1, (before, after)
+    assert 4 <= after[2] - before[2] <= 6, (before, after)
