@@ -12,7 +12,7 @@ UPSTREAM_PORT := 10001
 # Independent JOSE clients for the e2e tests (npm jose, npm dpop), pinned by package-lock.json.
 NODE_DIR := tests/e2e/node
 
-.PHONY: all setup target venv node wasm lint fmt-check clippy unit e2e test run bench clean
+.PHONY: all setup target venv node etcd wasm lint fmt-check clippy unit e2e test run bench clean
 
 all: wasm
 
@@ -51,7 +51,12 @@ lint: fmt-check clippy
 unit:
 	cargo test
 
-e2e: wasm venv node
+# A real etcd cluster for the cluster-wide replay tests (Debian etcd-server, etcdctl from etcd-client).
+etcd:
+	@command -v etcd >/dev/null && command -v etcdctl >/dev/null || \
+	  { apt-get install -y -qq etcd-server etcd-client || { apt-get update -qq && apt-get install -y -qq etcd-server etcd-client; }; }
+
+e2e: wasm venv node etcd
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
 test: lint unit e2e

@@ -80,11 +80,31 @@ impl ReplayKey {
     }
 }
 
-/// A request that passed every check, its jti consumed.
+/// A request that passed every check, its jti consumed in shared data.
 #[derive(Debug)]
 pub struct Admitted {
     pub facts: Facts,
     pub pressure: Pressure,
+    /// The consumed key, for the cluster-wide step (`replay.cluster`) that may follow.
+    pub replay: Option<ReplayKey>,
+    /// What the decision still depends on in time, checked again after any later wait.
+    pub valid_until: i64,
+    pub expired: Reason,
+    pub fresh_until: Option<i64>,
+}
+
+impl Admitted {
+    /// The time checks of the decision, again at `now` (after a wait such as an etcd round
+    /// trip): the bundle still current, the credential still valid.
+    pub fn recheck(&self, now: i64) -> Result<(), Reason> {
+        if self.fresh_until.is_some_and(|until| now > until) {
+            return Err(Reason::StaleBundleFailClosed);
+        }
+        if now >= self.valid_until {
+            return Err(self.expired);
+        }
+        Ok(())
+    }
 }
 
 impl Engine {
@@ -268,7 +288,7 @@ impl Engine {
         if now >= valid_until {
             return Err(deny(expired, facts));
         }
-        let pressure = match replay {
+        let pressure = match &replay {
             None => Pressure::default(),
             Some(key) => match self.replay.consume(store, &key.claim(), now) {
                 Ok(pressure) => pressure,
@@ -281,7 +301,14 @@ impl Engine {
             },
         };
         facts.allow_detail = Some("verified");
-        Ok(Admitted { facts, pressure })
+        Ok(Admitted {
+            facts,
+            pressure,
+            replay,
+            valid_until,
+            expired,
+            fresh_until,
+        })
     }
 
     fn resolve_route<'a>(

@@ -13,9 +13,15 @@ pub const REQUEST_HEADERS: u32 = 0;
 pub const REQUEST_BODY: u32 = 0;
 pub const PLUGIN_CONFIGURATION: u32 = 7;
 pub const LOG_INFO: u32 = 2;
+pub const LOG_WARN: u32 = 3;
 pub const LOG_ERROR: u32 = 4;
 pub const METRIC_COUNTER: u32 = 0;
 pub const METRIC_GAUGE: u32 = 1;
+pub const METRIC_HISTOGRAM: u32 = 2;
+pub const HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
+pub const HTTP_CALL_RESPONSE_BODY: u32 = 4;
+pub const GRPC_RECEIVE_BUFFER: u32 = 5;
+pub const STREAM_REQUEST: u32 = 0;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -66,6 +72,8 @@ extern "C" {
     ) -> Status;
     fn proxy_increment_metric(id: u32, offset: i64) -> Status;
     fn proxy_record_metric(id: u32, value: u64) -> Status;
+    fn proxy_continue_stream(stream: u32) -> Status;
+    fn proxy_get_status(code: *mut u32, message: *mut *mut u8, message_size: *mut usize) -> Status;
 }
 
 fn check(status: Status) -> Result<(), Status> {
@@ -191,4 +199,17 @@ pub fn increment_metric(id: u32, by: i64) {
 
 pub fn record_metric(id: u32, value: u64) {
     let _ = unsafe { proxy_record_metric(id, value) };
+}
+
+/// Resumes the paused request (after a callout decided to allow it).
+pub fn continue_request() -> Result<(), Status> {
+    check(unsafe { proxy_continue_stream(STREAM_REQUEST) })
+}
+
+/// The gRPC status code and message of the call whose answer is being handled.
+pub fn grpc_status() -> Result<(u32, String), Status> {
+    let (mut code, mut data, mut size) = (0u32, null_mut(), 0usize);
+    check(unsafe { proxy_get_status(&mut code, &mut data, &mut size) })?;
+    let message = unsafe { owned(data, size) };
+    Ok((code, String::from_utf8_lossy(&message).into_owned()))
 }

@@ -4,6 +4,7 @@
 // failure becomes a denial; nothing here can let a request through on an error.
 
 mod abi;
+mod etcd;
 mod metrics;
 mod store;
 
@@ -14,9 +15,10 @@ use crate::event_id::EventId;
 use crate::headers;
 use crate::log_text;
 use crate::reason::Reason;
+use crate::replay::cluster::Reply;
 use crate::replay::LiveCounter;
 use crate::request::RequestView;
-use crate::verify::{Engine, HeadersVerdict, Pending};
+use crate::verify::{Admitted, Engine, HeadersVerdict, Pending};
 use metrics::{Metrics, ProviderMetrics};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -37,6 +39,7 @@ struct Root {
     metrics: Option<Rc<Metrics>>,
     providers: Option<Rc<ProviderMetrics>>,
     live: Option<LiveCounter>,
+    cluster_metrics: Option<Rc<etcd::ClusterMetrics>>,
 }
 
 impl Context for Root {}
@@ -54,6 +57,9 @@ impl RootContext for Root {
                 self.providers = Some(Rc::new(ProviderMetrics::define(
                     engine.config.jwt_providers.iter().map(|p| p.name.as_str()),
                 )));
+                if engine.config.replay.cluster.is_some() && self.cluster_metrics.is_none() {
+                    self.cluster_metrics = Some(Rc::new(etcd::ClusterMetrics::define()));
+                }
                 self.engine = Some(Rc::new(engine));
                 self.on_tick();
                 // Gauges only; a host without timers still enforces everything.
@@ -92,6 +98,8 @@ impl RootContext for Root {
             waiting: None,
             request_id: None,
             now: 0,
+            cluster: None,
+            cluster_metrics: self.cluster_metrics.clone(),
         }))
     }
 }
@@ -126,9 +134,37 @@ struct Http {
     request_id: Option<String>,
     /// The host clock, read once at the start of the callback that decides.
     now: i64,
+    /// A request paused on the cluster-wide replay store (`replay.cluster`).
+    cluster: Option<Box<etcd::Waiting>>,
+    cluster_metrics: Option<Rc<etcd::ClusterMetrics>>,
 }
 
-impl Context for Http {}
+impl Context for Http {
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body: usize, _: usize) {
+        let answer = etcd::http_reply(headers, body);
+        let reply = match &answer {
+            Some((status, body)) => Reply::Http {
+                status: *status,
+                body,
+            },
+            None => Reply::Failed,
+        };
+        self.on_cluster_answer(token, reply);
+    }
+
+    fn on_grpc_call_response(&mut self, token: u32, status: u32, size: usize) {
+        let body = abi::get_buffer(abi::GRPC_RECEIVE_BUFFER, 0, size).unwrap_or_default();
+        let message = abi::grpc_status().map(|(_, m)| m).unwrap_or_default();
+        self.on_cluster_answer(
+            token,
+            Reply::Grpc {
+                status,
+                message: &message,
+                body: &body,
+            },
+        );
+    }
+}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
@@ -237,9 +273,104 @@ impl Http {
                 if let Some(m) = &self.metrics {
                     m.replay(&admitted.pressure);
                 }
-                self.allow(&admitted.facts, request, false)
+                match (&engine.config.replay.cluster, &admitted.replay) {
+                    (Some(cfg), Some(_)) => self.start_cluster(cfg, admitted, request),
+                    _ => self.allow(&admitted.facts, request, false),
+                }
             }
             Err(denial) => self.deny(denial, request),
+        }
+    }
+
+    /// Pauses the request on the cluster-wide replay store; its answer decides.
+    fn start_cluster(
+        &mut self,
+        cfg: &crate::config::replay::ClusterConfig,
+        admitted: Admitted,
+        request: Option<&RequestView>,
+    ) -> Action {
+        match etcd::start(self, cfg, admitted, self.now) {
+            Ok(waiting) => {
+                self.cluster = Some(waiting);
+                Action::Pause
+            }
+            Err((admitted, why)) => {
+                self.cluster_unavailable(why, None);
+                self.deny(
+                    Denial::new(Reason::ReplayStoreUnavailable, true, admitted.facts),
+                    request,
+                )
+            }
+        }
+    }
+
+    fn cluster_unavailable(&self, why: &str, rtt_ms: Option<u64>) {
+        etcd::log_unavailable(why);
+        if let Some(m) = &self.cluster_metrics {
+            m.record(None, rtt_ms);
+        }
+    }
+
+    /// An answer from etcd: the next call, or the decision at this callback's `now`.
+    fn on_cluster_answer(&mut self, token: u32, reply: Reply<'_>) {
+        let (Some(mut waiting), Some(engine)) = (self.cluster.take(), self.engine.clone()) else {
+            return;
+        };
+        if waiting.token != token {
+            self.cluster = Some(waiting);
+            return;
+        }
+        let Some(cfg) = engine.config.replay.cluster.as_ref() else {
+            return;
+        };
+        if !self.read_clock() {
+            let facts = waiting.admitted.facts;
+            self.deny(Denial::new(Reason::InternalError, true, facts), None);
+            return;
+        }
+        let rtt_ms = abi::now_nanos()
+            .ok()
+            .map(|n| n.saturating_sub(waiting.started_ns) / 1_000_000);
+        // Time moved on while etcd answered: decided again before anything else.
+        if let Err(reason) = waiting.admitted.recheck(self.now) {
+            self.deny(Denial::new(reason, true, waiting.admitted.facts), None);
+            return;
+        }
+        let decided = match etcd::advance(self, cfg, &mut waiting, reply, self.now) {
+            etcd::Outcome::Sent(next) => {
+                waiting.token = next;
+                self.cluster = Some(waiting);
+                return;
+            }
+            etcd::Outcome::Consumed => {
+                if let Some(m) = &self.cluster_metrics {
+                    m.record(Some(true), rtt_ms);
+                }
+                None
+            }
+            etcd::Outcome::Replay => {
+                if let Some(m) = &self.cluster_metrics {
+                    m.record(Some(false), rtt_ms);
+                }
+                Some(Reason::JtiReplay)
+            }
+            etcd::Outcome::Unavailable(why) => {
+                self.cluster_unavailable(why, rtt_ms);
+                Some(Reason::ReplayStoreUnavailable)
+            }
+        };
+        let facts = waiting.admitted.facts;
+        match decided {
+            None => {
+                if self.allow(&facts, None, false) == Action::Continue
+                    && abi::continue_request().is_err()
+                {
+                    abi::log(abi::LOG_ERROR, "proofgate: could not resume the request");
+                }
+            }
+            Some(reason) => {
+                self.deny(Denial::new(reason, true, facts), None);
+            }
         }
     }
 

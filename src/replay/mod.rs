@@ -10,6 +10,8 @@
 //! so the algorithm runs natively in tests against an in-memory store with injected races.
 
 mod bucket;
+pub mod cluster;
+pub mod etcd;
 mod local;
 mod secret;
 mod sizing;

@@ -321,6 +321,8 @@ class Gateway:
     # delivers another plugin configuration the way an LDS update does.
     file_lds: bool = False
     upstream_port: int = 0
+    # More Envoy clusters (e.g. the etcd cluster of `replay.cluster`), added to the bootstrap.
+    extra_clusters: list[dict[str, Any]] = field(default_factory=list)
     record: Path = field(init=False)
     envoy_log: Path = field(init=False)
     access_log: Path = field(init=False)
@@ -352,6 +354,7 @@ class Gateway:
         config = self.workdir / "envoy.yaml"
         boot = bootstrap(upstream_port=upstream_port, plugin_config=self.plugin_config, wasm=wasm_path(),
                          access_log=self.access_log, escaped_slashes_action=self.escaped_slashes_action)
+        boot["static_resources"]["clusters"] += copy.deepcopy(self.extra_clusters)
         if self.file_lds:
             self.port = self.port or free_port()
             boot = self._with_file_lds(boot)
