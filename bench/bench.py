@@ -183,6 +183,17 @@ def jwt_filter(jwks: str, cache: bool) -> dict[str, Any]:
     }}
 
 
+def jwt_provider_plugin(jwks: str, cache_entries: int) -> dict[str, Any]:
+    """proofgate as a bearer-JWT gateway for the jwt_authn key and tokens: one provider, one
+    catch-all rule, no passports."""
+    return {
+        "jwt_providers": [{"name": "bench", "issuer": JWT_ISSUER, "audiences": [JWT_AUDIENCE],
+                           "keys": json.loads(jwks)["keys"], "algorithms": ["EdDSA"],
+                           "cache": {"max_entries": cache_entries}}],
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "bench"}}],
+    }
+
+
 def wasm_filter(wasm: Path, plugin: dict[str, Any]) -> dict[str, Any]:
     return {"name": "envoy.filters.http.wasm", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
@@ -1041,7 +1052,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--sign-procs", type=int, default=max(1, os.cpu_count() or 1))
     p.add_argument("--only", default="", help="comma-separated config names, for debugging: "
                    "a-floor-get, a-floor-post, b-jwt-authn, b-jwt-authn-distinct, "
-                   "b-jwt-authn-cached, d-proofgate-get, d-proofgate-get-quiet, d-proofgate-post, "
+                   "b-jwt-authn-cached, e-proofgate-jwt, e-proofgate-jwt-nocache, d-proofgate-get, "
+                   "d-proofgate-get-quiet, d-proofgate-post, "
                    "memory, floor-ref "
                    "(writes bench/out/only/, not RESULTS.md)")
     p.add_argument("--no-report", action="store_true", help="do not rewrite RESULTS.md/results.svg")
@@ -1096,6 +1108,14 @@ def main(argv: list[str]) -> int:
              f"jwt_authn {args.jwt_tokens} tokens", [jwt_filter(jwks, False)], jwt_many, "GET"),
             ("b-jwt-authn-cached", "(b) jwt_authn EdDSA + jwt_cache_config, one token, GET",
              "jwt_authn cached", [jwt_filter(jwks, True)], jwt_one, "GET"),
+            # The same token and key through a proofgate JWT provider (issue 9), with its
+            # verified-token cache on and off.
+            ("e-proofgate-jwt", "(e) proofgate JWT provider EdDSA, one token, GET, token cache on",
+             "proofgate JWT cached", [wasm_filter(args.wasm, jwt_provider_plugin(jwks, 4096))],
+             jwt_one, "GET"),
+            ("e-proofgate-jwt-nocache", "(e) proofgate JWT provider EdDSA, one token, GET, token cache off",
+             "proofgate JWT uncached", [wasm_filter(args.wasm, jwt_provider_plugin(jwks, 0))],
+             jwt_one, "GET"),
         ]
         for name, label, short, filters, file, method in plan:
             if want(name):
