@@ -141,6 +141,12 @@ pub fn deny_response(denial: &Denial, event_id: &EventId) -> DenyResponse {
         }
     }
     headers_out.extend(denial.extra_headers.iter().cloned());
+    // The replay store (full, or etcd unreachable) usually recovers within seconds.
+    if denial.reason == Reason::ReplayStoreUnavailable
+        && headers_out.iter().all(|(n, _)| *n != "retry-after")
+    {
+        headers_out.push(("retry-after", "1".to_string()));
+    }
     // Codes and event ids are fixed ASCII alphabets: no escaping needed, none possible.
     let body = format!("{{\"allowed\":false,\"reason\":\"{code}\",\"event_id\":\"{event_id}\"}}");
     DenyResponse {
@@ -225,6 +231,15 @@ mod tests {
                 ("dpop-nonce", "n0nce".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn replay_store_unavailable_says_when_to_retry() {
+        let id = EventId::from_bytes([3; 16]);
+        let d = Denial::new(Reason::ReplayStoreUnavailable, true, Facts::default());
+        let r = deny_response(&d, &id);
+        assert_eq!(r.status, 503);
+        assert_eq!(r.headers[4..], [("retry-after", "1".to_string())]);
     }
 
     #[test]

@@ -174,6 +174,7 @@ def test_member_down_quorum_lost_and_back(replicas: tuple[Gateway, Gateway], etc
             resp = a.send_signed(req)
             elapsed = time.monotonic() - started
             expect_deny(resp, 503, "replay_store_unavailable", presented=True, gateway=a)
+            assert resp.headers_named("retry-after") == ["1"], resp.headers
             assert elapsed < TIMEOUT_MS / 1000 + 3, f"503 after {elapsed:.1f}s"
         assert a.stats()["wasmcustom.proofgate.replay.cluster.errors"] >= 3
         # Rate-limited: at most one warning per worker per 10 s, however many requests failed.

@@ -84,6 +84,7 @@ def test_one_subject_is_held_to_its_share(shared: Gateway) -> None:
         passports.expect_allowed_as(resp, req, "orders.get", subject=greedy)
     assert refused is not None, "4,000 live jtis of one subject never reached its share"
     expect_deny(refused, 503, "replay_store_unavailable", presented=True, gateway=shared)
+    assert refused.headers_named("retry-after") == ["1"], refused.headers
     # Its spent jtis are still replays, and everyone else is still served.
     expect_deny(shared.send_signed(first), 401, "jti_replay", presented=True, gateway=shared)
     for k in range(20):
