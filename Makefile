@@ -73,7 +73,7 @@ run: wasm venv
 	@trap 'kill $$(cat .upstream.pid) 2>/dev/null; rm -f .upstream.pid' EXIT; \
 	  $(ENVOY) -c envoy/envoy.yaml --concurrency 2 --log-level warn --component-log-level wasm:info
 
-bench: wasm venv
+bench: wasm venv etcd
 	bench/run.sh
 
 clean:

@@ -43,6 +43,10 @@ $PY bench/bench.py "$@" || status=$?
 # Envoy results, but only when RESULTS.md was just rewritten by a full run.
 if [[ $status -eq 0 && " $* " != *" --only"* && " $* " != *" --report-only"* ]]; then
   bench/core.sh >> bench/RESULTS.md || status=$?
+  # Cluster-wide replay (issue 11): etcd rows, when etcd is installed (`make etcd`).
+  if command -v etcd >/dev/null 2>&1; then
+    { echo; $PY bench/etcd.py; } >> bench/RESULTS.md || status=$?
+  fi
 fi
 echo "bench/run.sh: finished in $(( $(date +%s) - BENCH_T0 )) s (exit $status)"
 exit $status
