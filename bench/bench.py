@@ -41,6 +41,9 @@ SIGN = ROOT / "examples" / "sign_request.py"
 DEMO_ENVOY = ROOT / "envoy" / "envoy.yaml"
 
 GET_TARGET = "/v1/orders/123"
+# Issue 12's targets for passport + proof against jwt_authn's requests/s (same run).
+TARGET_RATIO = 0.75
+STRETCH_RATIO = 0.90
 POST_TARGET = "/v1/orders"
 JWT_ISSUER = "https://issuer.example/bench-jwt"
 JWT_AUDIENCE = "orders-api"
@@ -453,7 +456,8 @@ def run_static(args: argparse.Namespace, name: str, label: str, filters: list[di
 
 
 def run_proofgate(args: argparse.Namespace, name: str, label: str, method: str, body: str,
-                  work: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+                  work: Path, overrides: dict[str, Any] | None = None,
+                  fixed_rate: float | None = None) -> dict[str, Any]:
     """Passport + transcript-v1 proof, replay on: every request freshly signed, each sent once."""
     log(f"{name}: {label}")
     plugin = demo_plugin_config()
@@ -483,7 +487,7 @@ def run_proofgate(args: argparse.Namespace, name: str, label: str, method: str, 
         sat_file = sign("sat", n_sat)
         sat = measure(args, envoy, sat_file, duration=args.duration, mode="strict")
         log(f"  saturated {fmt_run(sat)}  (used {sat['used']} of {n_sat})")
-        rate = max(100.0, sat["rps"] / 2)
+        rate = max(100.0, fixed_rate or sat["rps"] / 2)
         n_fix = int(rate * (args.fixed_warmup + args.fixed_duration) * 1.15) + 1000
         fix_file = sign("fixed", n_fix)
         fw = measure(args, envoy, fix_file, duration=args.fixed_warmup, rate=rate, mode="strict")
@@ -645,10 +649,17 @@ def ratio(a: float, b: float | None) -> str:
     return "—" if not b else f"{a / b:.2f}"
 
 
+def jwt_reference(configs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """jwt_authn's reference row: the faster of the two uncached runs (one token, 1000 tokens),
+    which do the same work; on a shared machine the slower one is the more disturbed."""
+    pair = [c for c in configs if c["name"] in ("b-jwt-authn", "b-jwt-authn-distinct")]
+    return max(pair, key=lambda c: c["sat"]["rps"]) if pair else None
+
+
 def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
     cfgs = {c["name"]: c for c in data["configs"]}
     floor = {"GET": cfgs.get("a-floor-get"), "POST": cfgs.get("a-floor-post")}
-    jwt = cfgs.get("b-jwt-authn")
+    jwt = jwt_reference(data["configs"])
     refs = data.get("floor_refs", {})
     m = data["machine"]
     L: list[str] = []
@@ -666,7 +677,9 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
     add(f"One Envoy worker (`--concurrency 1`), wrk `-t1 -c{args.connections}`. Saturation: "
         f"{args.duration:.0f} s as fast as the connections go after a {args.warmup:.0f} s warm-up. "
         f"Fixed rate: {args.fixed_duration:.0f} s paced at **half of that configuration's own "
-        f"saturation** (after {args.fixed_warmup:.0f} s at that rate). *p99 added* is the "
+        f"saturation**, except the proofgate rows, paced at **half of jwt_authn's saturation** "
+        f"(the faster uncached jwt_authn row; issue 12) (after {args.fixed_warmup:.0f} s at that "
+        "rate). × jwt_authn is against that same jwt_authn row. *p99 added* is the "
         "configuration's fixed-rate p99 minus the floor's p99 measured at the same rate and "
         "method (the `floor-ref` runs). CPU/req is Envoy's process CPU time (utime+stime from "
         "/proc/PID/stat) over the saturation run divided by the requests Envoy completed in it; "
@@ -716,24 +729,31 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
     pg = {c["label"].removeprefix("(d) proofgate passport+proof, "): c
           for c in data["configs"] if c["name"].startswith("d-")}
     if jwt:
+        # Issue 12: >= 75% of jwt_authn's req/s (stretch 90%). On a shared machine the other
+        # processes take CPU from whichever run is on, so the CPU-per-request ratio (jwt_authn's
+        # CPU per request over proofgate's, both measured on Envoy's own process) is given too:
+        # it is what the req/s ratio would be if both runs had had a whole core.
         for method, c in pg.items():
             r = c["sat"]["rps"] / jwt["sat"]["rps"]
-            need = 0.6 * jwt["sat"]["rps"]
-            verdict = "met" if r >= 0.6 else (
-                f"**missed** by {100 * (0.6 - r):.0f} percentage points ({c['sat']['rps']:,.0f} "
-                f"req/s vs the {need:,.0f} needed: {100 * (need / c['sat']['rps'] - 1):.0f}% "
-                f"faster: {1e6 / need:.0f} µs of one core per request instead of "
-                f"{1e6 / c['sat']['rps']:.0f})")
-            add(f"- passport+proof {method} ≥ 60% of jwt_authn's req/s: {100 * r:.0f}% — {verdict}.")
+            r_cpu = jwt["sat"]["cpu_us_per_req"] / c["sat"]["cpu_us_per_req"]
+            need = TARGET_RATIO * jwt["sat"]["rps"]
+            verdict = "met" if r >= TARGET_RATIO else (
+                f"**missed** by {100 * (TARGET_RATIO - r):.0f} percentage points ({c['sat']['rps']:,.0f} "
+                f"req/s vs the {need:,.0f} needed)")
+            stretch = "stretch 90% met" if r >= STRETCH_RATIO else "stretch 90% not met"
+            add(f"- passport+proof {method} ≥ {100 * TARGET_RATIO:.0f}% of jwt_authn's req/s: "
+                f"{100 * r:.0f}% — {verdict}; {stretch}. By CPU per request: {100 * r_cpu:.0f}% "
+                f"({jwt['sat']['cpu_us_per_req']:.0f} µs for jwt_authn, "
+                f"{c['sat']['cpu_us_per_req']:.0f} µs for proofgate).")
     for method, c in pg.items():
         ref = refs.get(c["name"])
         if ref:
             added = (c["fixed"]["p99_us"] - ref["p99_us"]) / 1000
             verdict = "met" if added < 1 else f"**missed** by {added - 1:.2f} ms"
-            add(f"- p99 added latency < 1 ms at half saturation, passport+proof {method} "
+            add(f"- p99 added latency < 1 ms at half of jwt_authn's saturation, passport+proof {method} "
                 f"({c['fixed']['target_rate']:,.0f}/s): {added:+.2f} ms — {verdict}.")
-    if jwt and refs.get("b-jwt-authn") and pg:
-        j_added = (jwt["fixed"]["p99_us"] - refs["b-jwt-authn"]["p99_us"]) / 1000
+    if jwt and refs.get(jwt["name"]) and pg:
+        j_added = (jwt["fixed"]["p99_us"] - refs[jwt["name"]]["p99_us"]) / 1000
         cpu_x = max(c["sat"]["cpu_us_per_req"] for c in pg.values()) / jwt["sat"]["cpu_us_per_req"]
         add(f"  - For scale: jwt_authn measured the same way (at half *its* saturation) adds "
             f"{j_added:+.2f} ms at p99. At half saturation a request mostly waits behind others "
@@ -1131,7 +1151,9 @@ def main(argv: list[str]) -> int:
              "POST", body, {}),
         ]:
             if want(name):
-                res = run_proofgate(args, name, label, method, b, work, overrides)
+                jwt = jwt_reference(data["configs"])
+                res = run_proofgate(args, name, label, method, b, work, overrides,
+                                    fixed_rate=jwt["sat"]["rps"] / 2 if jwt else None)
                 res["short"] = short
                 data["configs"].append(res)
         pg_get = next((c for c in data["configs"] if c["name"] == "d-proofgate-get"), None)

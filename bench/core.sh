@@ -38,9 +38,10 @@ echo "### Configuration size (native): routes and revocations are indexed at loa
 echo
 echo "One placeholder route per service (\`/svcN/items/{item_id}\`), and per 10 revoked jtis one revoked"
 echo "subject and one revoked key. Resolution and lookup stay flat as the bundle grows; loading is"
-echo "once per VM (each Envoy worker, each configuration update)."
+echo "once per VM (each Envoy worker, each configuration update). Per-request figures are the fastest"
+echo "of 7 rounds (the round least disturbed by other load on a shared machine)."
 echo
-grep '^scale|' <<<"$native_out" | sed 's/^scale| \{0,1\}//'
+grep '^scale:' <<<"$native_out" | sed 's/^scale: \{0,1\}//'
 echo
 if command -v node >/dev/null 2>&1; then
   wasm=$(ls -t target/wasm32-wasip1/release/deps/pipeline-*.wasm | head -1)
