@@ -12,7 +12,7 @@ UPSTREAM_PORT := 10001
 # Independent JOSE clients for the e2e tests (npm jose, npm dpop), pinned by package-lock.json.
 NODE_DIR := tests/e2e/node
 
-.PHONY: all setup target venv node etcd wasm lint fmt-check clippy unit e2e test run bench clean
+.PHONY: all setup target venv node etcd wasm wasm-test-hooks lint fmt-check clippy unit e2e test run bench clean
 
 all: wasm
 
@@ -39,12 +39,18 @@ wasm: target
 	cargo build --release --target wasm32-wasip1
 	@ls -l $(WASM)
 
+# A second wasm with test-only hooks (a trap, a leak) for tests/e2e/test_operations.py, built in
+# its own target directory so that it can never be mistaken for the production $(WASM).
+wasm-test-hooks: target
+	cargo build --release --target wasm32-wasip1 --features test-hooks --target-dir target/test-hooks
+
 fmt-check:
 	cargo fmt --all -- --check
 
 clippy: target
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 --all-targets -- -D warnings
+	cargo clippy --target wasm32-wasip1 --features test-hooks --target-dir target/test-hooks -- -D warnings
 
 lint: fmt-check clippy
 
@@ -56,7 +62,7 @@ etcd:
 	@command -v etcd >/dev/null && command -v etcdctl >/dev/null || \
 	  { apt-get install -y -qq etcd-server etcd-client || { apt-get update -qq && apt-get install -y -qq etcd-server etcd-client; }; }
 
-e2e: wasm venv node etcd
+e2e: wasm wasm-test-hooks venv node etcd
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
 test: lint unit e2e

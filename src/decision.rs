@@ -250,4 +250,24 @@ mod tests {
         assert_eq!(r.status, 403);
         assert!(r.headers.iter().all(|(n, _)| *n != "www-authenticate"));
     }
+
+    #[test]
+    fn only_a_busy_or_full_replay_store_says_retry_after() {
+        let id = EventId::from_bytes([2; 16]);
+        for reason in Reason::ALL {
+            let r = deny_response(&Denial::new(reason, true, Facts::default()), &id);
+            let retry: Vec<&str> = r
+                .headers
+                .iter()
+                .filter(|(n, _)| *n == "retry-after")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let want: &[&str] = if reason == Reason::ReplayStoreUnavailable {
+                &["1"]
+            } else {
+                &[]
+            };
+            assert_eq!(retry, want, "{reason}");
+        }
+    }
 }

@@ -17,6 +17,7 @@ pub mod json;
 pub mod jwk;
 pub mod jwt;
 pub mod log_text;
+pub mod log_budget;
 pub mod passport;
 pub mod path_match;
 pub mod policy;
@@ -32,6 +33,7 @@ pub mod signer;
 pub mod transcript;
 pub mod verify;
 mod verify_rules;
+pub mod vm_gauges;
 
 #[cfg(all(target_arch = "wasm32", feature = "filter"))]
 mod filter;

@@ -4,6 +4,7 @@
 use super::abi;
 use crate::reason::Reason;
 use crate::replay::Pressure;
+use crate::vm_gauges::Worst;
 
 pub struct Metrics {
     allow: u32,
@@ -11,10 +12,13 @@ pub struct Metrics {
     exempt: u32,
     by_reason: Vec<(Reason, u32)>,
     cas_retries: u32,
-    full_buckets: u32,
+    refused_store_full: u32,
     share_full: u32,
     entries: u32,
     memory: u32,
+    vms: u32,
+    ticks: u32,
+    audit_suppressed: u32,
     pub config_loads: u32,
     pub config_rejections: u32,
 }
@@ -34,10 +38,13 @@ impl Metrics {
                 .map(|r| (*r, counter(&format!("proofgate.deny.{}", r.code()))))
                 .collect(),
             cas_retries: counter("proofgate.replay.cas_retries"),
-            full_buckets: counter("proofgate.replay.full_buckets"),
+            refused_store_full: counter("proofgate.replay.refused_store_full"),
             share_full: counter("proofgate.replay.share_full"),
             entries: gauge("proofgate.replay.entries"),
             memory: gauge("proofgate.vm.memory_bytes"),
+            vms: gauge("proofgate.vm.count"),
+            ticks: counter("proofgate.vm.ticks"),
+            audit_suppressed: counter("proofgate.audit.suppressed"),
             config_loads: counter("proofgate.config.loads"),
             config_rejections: counter("proofgate.config.rejections"),
         }
@@ -59,20 +66,32 @@ impl Metrics {
             abi::increment_metric(self.cas_retries, i64::from(pressure.cas_retries));
         }
         if pressure.bucket_full {
-            abi::increment_metric(self.full_buckets, 1);
+            abi::increment_metric(self.refused_store_full, 1);
         }
         if pressure.share_full {
             abi::increment_metric(self.share_full, 1);
         }
     }
 
-    /// Gauges refreshed on the root context's tick.
-    pub fn gauges(&self, replay_entries: usize, memory_bytes: usize) {
-        abi::record_metric(
-            self.entries,
-            u64::try_from(replay_entries).unwrap_or(u64::MAX),
+    /// Gauges refreshed on the root context's tick: the worst live VM's values, so every VM
+    /// writes the same numbers (see `vm_gauges`).
+    pub fn gauges(&self, worst: &Worst) {
+        abi::record_metric(self.entries, worst.replay_entries);
+        abi::record_metric(self.memory, worst.memory_bytes);
+        abi::record_metric(self.vms, u64::from(worst.vms));
+    }
+
+    /// One timer tick of one root context (a leaked timer would show up as a growing rate).
+    pub fn ticked(&self) {
+        abi::increment_metric(self.ticks, 1);
+    }
+
+    /// Audit lines of unauthenticated denies that the log budget dropped.
+    pub fn audit_suppressed(&self, lines: u64) {
+        abi::increment_metric(
+            self.audit_suppressed,
+            i64::try_from(lines).unwrap_or(i64::MAX),
         );
-        abi::record_metric(self.memory, u64::try_from(memory_bytes).unwrap_or(u64::MAX));
     }
 }
 

@@ -7,6 +7,8 @@ mod abi;
 mod etcd;
 mod metrics;
 mod store;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 
 use crate::audit;
 use crate::config::Config;
@@ -14,19 +16,29 @@ use crate::decision::{self, Denial, Facts};
 use crate::event_id::EventId;
 use crate::headers;
 use crate::log_text;
+use crate::log_budget::LogBudget;
 use crate::reason::Reason;
 use crate::replay::cluster::Reply;
 use crate::replay::LiveCounter;
 use crate::request::RequestView;
 use crate::verify::{Admitted, Engine, HeadersVerdict, Pending};
+use crate::vm_gauges::{self, VmSample};
 use metrics::{Metrics, ProviderMetrics};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// Gauge timer: each tick re-reads one slice of the replay buckets (a full pass takes
 /// `LiveCounter::STEPS_PER_PASS` ticks, 8 s) and records the VM's memory.
 const GAUGE_PERIOD_MS: u32 = 500;
+
+thread_local! {
+    // Per VM (one VM runs on one thread, whatever root contexts it holds): the audit-line budget
+    // for unauthenticated denies, and this VM's slot for the worst-VM gauges.
+    static AUDIT_BUDGET: RefCell<LogBudget> = RefCell::new(LogBudget::default());
+    static VM_SLOT: Cell<Option<u32>> = const { Cell::new(None) };
+}
 
 pub fn install() {
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -42,7 +54,15 @@ struct Root {
     cluster_metrics: Option<Rc<etcd::ClusterMetrics>>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_done(&mut self) -> bool {
+        // Envoy keeps re-arming a root context's timer until its period is set to 0, even after
+        // the context is deleted: without this every configuration update would leave one more
+        // 500 ms timer per VM behind.
+        let _ = abi::set_tick_period_ms(0);
+        true
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -61,12 +81,16 @@ impl RootContext for Root {
                     self.cluster_metrics = Some(Rc::new(etcd::ClusterMetrics::define()));
                 }
                 self.engine = Some(Rc::new(engine));
-                self.on_tick();
+                self.refresh_gauges();
                 // Gauges only; a host without timers still enforces everything.
                 let _ = abi::set_tick_period_ms(GAUGE_PERIOD_MS);
                 true
             }
             Err(message) => {
+                if self.engine.is_none() {
+                    // Nothing for a timer to report on.
+                    let _ = abi::set_tick_period_ms(0);
+                }
                 abi::increment_metric(metrics.config_rejections, 1);
                 abi::log(
                     abi::LOG_ERROR,
@@ -78,11 +102,21 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        if let (Some(engine), Some(metrics), Some(live), Some(now)) =
-            (&self.engine, &self.metrics, &mut self.live, now_seconds())
-        {
-            let entries = live.step(&engine.replay, &mut store::HostStore, now);
-            metrics.gauges(entries, abi::memory_bytes());
+        if let Some(metrics) = &self.metrics {
+            metrics.ticked();
+        }
+        self.refresh_gauges();
+        let suppressed = AUDIT_BUDGET.with(|b| b.borrow_mut().take_suppressed());
+        if suppressed > 0 {
+            abi::log(
+                abi::LOG_INFO,
+                &format!(
+                    "proofgate: {suppressed} audit lines of unauthenticated denies suppressed \
+                     (per VM: {} at once, then {}/s; proofgate.audit.suppressed counts them)",
+                    crate::log_budget::BURST,
+                    crate::log_budget::PER_SECOND
+                ),
+            );
         }
     }
 
@@ -102,6 +136,38 @@ impl RootContext for Root {
             cluster_metrics: self.cluster_metrics.clone(),
         }))
     }
+}
+
+impl Root {
+    /// Publishes this VM's memory and live replay entries, and sets the gauges to the worst VM's.
+    fn refresh_gauges(&mut self) {
+        if let (Some(engine), Some(metrics), Some(live), Some(now)) =
+            (&self.engine, &self.metrics, &mut self.live, now_seconds())
+        {
+            let entries = live.step(&engine.replay, &mut store::HostStore, now);
+            let sample = VmSample {
+                memory_bytes: u64::try_from(abi::memory_bytes()).unwrap_or(u64::MAX),
+                replay_entries: u64::try_from(entries).unwrap_or(u64::MAX),
+            };
+            // A shared-data failure leaves the gauges as they were rather than set them to this
+            // VM's own values, which is what made them lie.
+            if let Some(worst) = vm_slot()
+                .and_then(|slot| vm_gauges::publish(&mut store::HostStore, slot, sample, now).ok())
+            {
+                metrics.gauges(&worst);
+            }
+        }
+    }
+}
+
+/// This VM's gauge slot, taken on first use.
+fn vm_slot() -> Option<u32> {
+    VM_SLOT.with(|cell| {
+        if cell.get().is_none() {
+            cell.set(vm_gauges::allocate_slot(&mut store::HostStore).ok());
+        }
+        cell.get()
+    })
 }
 
 fn load() -> Result<Engine, String> {
@@ -172,6 +238,8 @@ impl HttpContext for Http {
         let Some(request) = read_request() else {
             return self.deny(internal(), None);
         };
+        #[cfg(feature = "test-hooks")]
+        test_hooks::run(&request);
         // Identity and decision headers are proofgate's alone, on every request.
         for name in headers::IDENTITY_AND_DECISION {
             if request.first(name).is_some()
@@ -468,7 +536,17 @@ impl Http {
             );
         }
         let engine = self.engine.as_deref();
-        let log_it = reason.is_some() || engine.is_none_or(|e| e.config.audit_log_allow);
+        let log_it = match reason {
+            // Unauthenticated denies are rate-limited per VM (anyone can send them); the rest and
+            // every allow are not.
+            Some(reason) => AUDIT_BUDGET.with(|b| b.borrow_mut().admit(reason, self.now)),
+            None => engine.is_none_or(|e| e.config.audit_log_allow),
+        };
+        if reason.is_some() && !log_it {
+            if let Some(m) = &self.metrics {
+                m.audit_suppressed(1);
+            }
+        }
         if log_it {
             let request_id = match request {
                 Some(r) => r.text("x-request-id"),

@@ -119,35 +119,59 @@ def base_plugin_config(**overrides: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # Envoy bootstrap
 
+WASM_FILTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+
+
+def wasm_filter_config(plugin_config: dict[str, Any], wasm: Path) -> dict[str, Any]:
+    """The `envoy.filters.http.wasm` typed config for proofgate, with the README's settings."""
+    return {
+        "@type": WASM_FILTER_TYPE,
+        "config": {
+            "name": "proofgate",
+            "root_id": "proofgate",
+            # A crashed VM is replaced (README, "Recommended Envoy settings").
+            "failure_policy": "FAIL_RELOAD",
+            "allow_on_headers_stop_iteration": True,
+            "configuration": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": json.dumps(plugin_config),
+            },
+            "vm_config": {
+                "vm_id": "proofgate",
+                "runtime": "envoy.wasm.runtime.v8",
+                "code": {"local": {"filename": str(wasm)}},
+            },
+        },
+    }
+
+
+def ecds_resource(plugin_config: dict[str, Any], wasm: Path, version: str = "1") -> dict[str, Any]:
+    """An ECDS discovery response delivering proofgate's filter config (the file Envoy watches)."""
+    return {"version_info": version, "resources": [{
+        "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+        "name": "proofgate",
+        "typed_config": wasm_filter_config(plugin_config, wasm),
+    }]}
+
+
 def bootstrap(*, upstream_port: int, plugin_config: dict[str, Any] | None, wasm: Path,
               access_log: Path, listener_port: int = 0, admin_port: int = 0,
-              escaped_slashes_action: str = "REJECT_REQUEST") -> dict[str, Any]:
+              escaped_slashes_action: str = "REJECT_REQUEST",
+              ecds_path: Path | None = None) -> dict[str, Any]:
     """The Envoy bootstrap as a dict (written as JSON, which is also YAML). The HTTP connection
     manager is the README's deployment list; `escaped_slashes_action` other than
-    REJECT_REQUEST is for tests that show the filter fails closed on its own."""
+    REJECT_REQUEST is for tests that show the filter fails closed on its own. With `ecds_path`
+    the filter's config comes from that file through extension config discovery."""
     http_filters: list[dict[str, Any]] = []
-    if plugin_config is not None:
-        http_filters.append({
-            "name": "envoy.filters.http.wasm",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                "config": {
-                    "name": "proofgate",
-                    "root_id": "proofgate",
-                    "fail_open": False,
-                    "allow_on_headers_stop_iteration": True,
-                    "configuration": {
-                        "@type": "type.googleapis.com/google.protobuf.StringValue",
-                        "value": json.dumps(plugin_config),
-                    },
-                    "vm_config": {
-                        "vm_id": "proofgate",
-                        "runtime": "envoy.wasm.runtime.v8",
-                        "code": {"local": {"filename": str(wasm)}},
-                    },
-                },
-            },
-        })
+    if ecds_path is not None:
+        http_filters.append({"name": "proofgate", "config_discovery": {
+            "config_source": {"path_config_source": {"path": str(ecds_path)},
+                              "resource_api_version": "V3"},
+            "type_urls": [WASM_FILTER_TYPE],
+        }})
+    elif plugin_config is not None:
+        http_filters.append({"name": "envoy.filters.http.wasm",
+                             "typed_config": wasm_filter_config(plugin_config, wasm)})
     http_filters.append({
         "name": "envoy.filters.http.router",
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -185,6 +209,8 @@ def bootstrap(*, upstream_port: int, plugin_config: dict[str, Any] | None, wasm:
         "http_filters": http_filters,
     }
     return {
+        # Config sources (ECDS) need a node identity.
+        **({"node": {"id": "proofgate-e2e", "cluster": "proofgate-e2e"}} if ecds_path else {}),
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "static_resources": {
             "listeners": [{
@@ -327,6 +353,8 @@ class Gateway:
     envoy_log: Path = field(init=False)
     access_log: Path = field(init=False)
     escaped_slashes_action: str = "REJECT_REQUEST"
+    ecds: bool = False  # deliver the plugin config through ECDS (`push_config` updates it)
+    wasm: Path | None = None  # default: wasm_path()
 
     def __post_init__(self) -> None:
         self.record = self.workdir / "upstream.jsonl"
@@ -352,8 +380,14 @@ class Gateway:
         self.upstream, upstream_port = start_upstream(self.record)
         self.upstream_port = upstream_port
         config = self.workdir / "envoy.yaml"
-        boot = bootstrap(upstream_port=upstream_port, plugin_config=self.plugin_config, wasm=wasm_path(),
-                         access_log=self.access_log, escaped_slashes_action=self.escaped_slashes_action)
+        ecds_path = None
+        if self.ecds:
+            assert self.plugin_config is not None
+            ecds_path = self.workdir / "proofgate.ecds.json"
+            self.push_config(self.plugin_config)
+        boot = bootstrap(upstream_port=upstream_port, plugin_config=self.plugin_config,
+                         wasm=self.wasm or wasm_path(), access_log=self.access_log,
+                         escaped_slashes_action=self.escaped_slashes_action, ecds_path=ecds_path)
         boot["static_resources"]["clusters"] += copy.deepcopy(self.extra_clusters)
         if self.file_lds:
             self.port = self.port or free_port()
@@ -420,7 +454,7 @@ class Gateway:
         assert self.file_lds, "reload() needs Gateway(file_lds=True)"
         before = self.stats()
         self.plugin_config = plugin_config
-        boot = bootstrap(upstream_port=self.upstream_port, plugin_config=plugin_config, wasm=wasm_path(),
+        boot = bootstrap(upstream_port=self.upstream_port, plugin_config=plugin_config, wasm=self.wasm or wasm_path(),
                          access_log=self.access_log, listener_port=self.port,
                          escaped_slashes_action=self.escaped_slashes_action)
         self._write_lds(boot["static_resources"]["listeners"])
@@ -444,6 +478,15 @@ class Gateway:
         _stop(self.upstream)
         if self.upstream is not None and self.upstream.stdout is not None:
             self.upstream.stdout.close()
+
+    def push_config(self, plugin_config: dict[str, Any]) -> None:
+        """ECDS: replace the plugin config file atomically (Envoy watches for the rename)."""
+        self._ecds_version = getattr(self, "_ecds_version", 0) + 1
+        path = self.workdir / "proofgate.ecds.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(ecds_resource(plugin_config, self.wasm or wasm_path(),
+                                                str(self._ecds_version))))
+        os.replace(tmp, path)
 
     def alive(self) -> bool:
         return self.envoy is not None and self.envoy.poll() is None

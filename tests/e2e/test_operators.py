@@ -1,5 +1,5 @@
 """What an Envoy operator sees of proofgate's decisions (issue 3): exact counters in admin
-/stats and /stats/prometheus after known traffic, replay-store pressure (full buckets, the live
+/stats and /stats/prometheus after known traffic, replay-store pressure (refusals of a full store, the live
 entries gauge), access-log lines built from proofgate's filter state, audit events with every
 optional field that applies, and `audit.log_allow: false`.
 
@@ -27,9 +27,12 @@ POLICY_VERSION = "2026-11-23.7"
 P = "wasmcustom.proofgate."
 REASONS = sorted(harness.STATUS_BY_REASON) + ["internal_error"]
 COUNTERS = ["decisions.allow", "decisions.deny", "decisions.exempt", "replay.cas_retries",
-            "replay.full_buckets", "replay.share_full", "config.loads", "config.rejections",
+            "replay.refused_store_full", "replay.share_full", "config.loads", "config.rejections",
+            "audit.suppressed",
             *(f"deny.{r}" for r in REASONS)]
-GAUGES = ["replay.entries", "vm.memory_bytes"]
+GAUGES = ["replay.entries", "vm.memory_bytes", "vm.count"]
+# Counts timer ticks: moves with time, not traffic (checked in test_operations.py).
+TICKS = "vm.ticks"
 # One on_configure per wasm VM: Envoy's configuration-check VM, the main thread's and one per
 # worker (the harness runs --concurrency 2).
 CONFIG_LOADS = 4
@@ -120,7 +123,8 @@ def traffic(counted: Gateway) -> dict[str, Any]:
 
 def test_exact_counters_in_admin_stats(counted: Gateway, traffic: dict[str, Any]) -> None:
     stats = _proofgate_stats(counted)
-    assert sorted(stats) == sorted(COUNTERS + GAUGES), sorted(set(stats) ^ set(COUNTERS + GAUGES))
+    assert sorted(stats) == sorted(COUNTERS + GAUGES + [TICKS]), \
+        sorted(set(stats) ^ set(COUNTERS + GAUGES + [TICKS]))
     expected = {name: 0 for name in COUNTERS}
     expected.update({
         "decisions.allow": 3, "decisions.deny": 4, "decisions.exempt": 1,
@@ -134,14 +138,15 @@ def test_exact_counters_in_admin_stats(counted: Gateway, traffic: dict[str, Any]
 def test_prometheus_rendering(counted: Gateway, traffic: dict[str, Any]) -> None:
     stats = _proofgate_stats(counted)
     samples, types = _prometheus(counted)
-    want = {"proofgate_" + name.replace(".", "_"): stats[name] for name in COUNTERS + GAUGES}
-    # Gauges move on the tick; compare them by presence and type only.
-    for name in GAUGES:
+    want = {"proofgate_" + name.replace(".", "_"): stats[name] for name in COUNTERS + GAUGES + [TICKS]}
+    # Gauges and the tick counter move on the tick; compare them by presence and type only.
+    for name in GAUGES + [TICKS]:
         key = "proofgate_" + name.replace(".", "_")
         assert key in samples, sorted(samples)
         samples[key] = want[key]
     assert samples == want
-    assert types == {k: "gauge" if k in ("proofgate_replay_entries", "proofgate_vm_memory_bytes") else "counter"
+    gauges = ("proofgate_replay_entries", "proofgate_vm_memory_bytes", "proofgate_vm_count")
+    assert types == {k: "gauge" if k in gauges else "counter"
                      for k in want}
     assert samples["proofgate_decisions_allow"] == 3 and samples["proofgate_deny_missing_passport"] == 2
 
