@@ -797,7 +797,7 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
         buckets, per = layout(mem["max_entries"])
         add(f"Of the {mem['sent']:,} distinct requests, {allowed:,} were allowed and "
             f"{refused:,} refused with 503 `replay_store_unavailable` "
-            f"(`replay.full_buckets` +{fill['counters'].get('wasmcustom.proofgate.replay.full_buckets', 0):,}). "
+            f"(`replay.refused_store_full` +{fill['counters'].get('wasmcustom.proofgate.replay.refused_store_full', 0):,}). "
             f"The store is {buckets:,} buckets of up to {per:,} entries (src/replay.rs; a jti's "
             "bucket is chosen by hash) in Envoy's shared data, which is host memory (part of the "
             "RSS above), not the VM's linear memory: the VM gauge does not grow with the entries.")

@@ -403,3 +403,10 @@ def test_without_stop_iteration_flag_a_post_times_out_undecided(
         assert "event=-" in line[0], line
         assert gw.audit_events() == []
         assert gw.stats()["http.ingress.downstream_rq_idle_timeout"] == 1
+
+
+@pytest.mark.parametrize("target", ["/v1/orders/a%2Fb", "/v1/orders/a%2fb", "/v1/orders/a%5Cb"])
+def test_escaped_slashes_in_the_path_are_refused_by_envoy(gateway: Gateway, target: str) -> None:
+    resp = gateway.send("GET", target)
+    assert resp.status == 400 and resp.header("x-trustplane-decision") is None, harness.describe(resp)
+    assert len(gateway.upstream_requests()) == resp.upstream_before
