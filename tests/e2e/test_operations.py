@@ -49,7 +49,15 @@ def hooks_wasm(wasm: Path) -> Path:
 
 
 def _stat(gw: Gateway, name: str) -> int:
-    return gw.stats().get(name, 0)
+    # The admin endpoint can be slow on a loaded machine (200 config updates, other jobs): retry.
+    for attempt in range(5):
+        try:
+            return gw.stats().get(name, 0)
+        except OSError:  # includes timeouts
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------------------------------
