@@ -278,7 +278,7 @@ def send(host: str, port: int, method: str, target: str,
         conn.close()
 
 
-def _http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+def _http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
     opener = urllib.request.build_opener(_NoRedirect())
     try:
         with opener.open(url, timeout=timeout) as resp:
