@@ -46,6 +46,15 @@ pub const fn unauthenticated(reason: Reason) -> bool {
         | Reason::JtiReplay
         | Reason::ReplayStoreUnavailable
         | Reason::InternalError => false,
+        // DESIGN.md section 14: a DPoP proof is bound to a verified token (`cnf.jkt`, `ath`), so
+        // these are decided after the token's signature. A DPoP check moved before it belongs
+        // in the `true` arm.
+        Reason::MissingDpopProof
+        | Reason::InvalidDpopProof
+        | Reason::DpopBindingMismatch
+        | Reason::DpopReplay
+        | Reason::DpopDowngrade
+        | Reason::UseDpopNonce => false,
     }
 }
 
