@@ -23,12 +23,22 @@ pub const fn unauthenticated(reason: Reason) -> bool {
         | Reason::MissingPassport
         | Reason::MalformedPassport
         | Reason::UnknownSigningKey
-        | Reason::InvalidPassportSignature => true,
+        | Reason::InvalidPassportSignature
+        | Reason::MissingToken
+        | Reason::InvalidTokenSignature => true,
+        // Mostly decided before the signature (DESIGN.md section 13, step 2); also the rare
+        // signed token whose claims have the wrong type, which is limited with them.
+        Reason::MalformedToken => true,
         Reason::Revoked
         | Reason::InvalidPassportClaims
         | Reason::PassportExpired
         | Reason::PassportNotYetValid
         | Reason::PassportLifetimeExceeded
+        | Reason::IssuerMismatch
+        | Reason::TokenExpired
+        | Reason::TokenNotYetValid
+        | Reason::InsufficientScope
+        | Reason::EnvMismatch
         | Reason::AudienceMismatch
         | Reason::TrustDomainMismatch
         | Reason::SourceIssuerMismatch
@@ -179,6 +189,9 @@ mod tests {
                 "malformed_passport",
                 "unknown_signing_key",
                 "invalid_passport_signature",
+                "missing_token",
+                "malformed_token",
+                "invalid_token_signature",
             ]
         );
     }
