@@ -766,3 +766,41 @@ fn authorization_schemes() {
         assert_eq!(split_authorization(bad), None, "{bad}");
     }
 }
+
+/// Seeded random mutations of a valid proof (byte flips, truncations, insertions) are all
+/// refused, and none panics.
+#[test]
+fn mutated_proofs_are_always_refused() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for client in [Client::ed(1), Client::p256(2)] {
+        let case = Case::bound(&client);
+        let proof = client.proof(&claims());
+        let replay_free = case.proof(&proof);
+        assert!(replay_free.is_ok());
+        let bytes = proof.as_bytes();
+        for _ in 0..1500 {
+            let mut m = bytes.to_vec();
+            let at = (next() % m.len() as u64) as usize;
+            match next() % 3 {
+                0 => m[at] = b"AZaz09-_.=+/ "[(next() % 13) as usize],
+                1 => m.truncate(at),
+                _ => m.insert(at, b"A.-_"[(next() % 4) as usize]),
+            }
+            if m == bytes {
+                continue;
+            }
+            let result = case.run(&request("GET", vec![&m]));
+            assert!(
+                result.is_err(),
+                "mutation accepted: {}",
+                String::from_utf8_lossy(&m)
+            );
+        }
+    }
+}
