@@ -50,6 +50,9 @@ pub struct JwtProvider {
     pub forward: bool,
     /// Verified-token cache size per VM; 0 disables it.
     pub cache_max_entries: usize,
+    /// DPoP (DESIGN.md section 14): `dpop`, `dpop_algorithms`, `dpop_max_age_seconds`,
+    /// `dpop_nonce`.
+    pub dpop: crate::dpop::Settings,
 }
 
 impl JwtProvider {
@@ -70,7 +73,7 @@ pub const DEFAULT_CLAIM_TO_HEADERS: [(&str, &str); 4] = [
     ("env", "x-auth-env"),
 ];
 
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 18] = [
     "name",
     "issuer",
     "audiences",
@@ -85,6 +88,10 @@ const KEYS: [&str; 14] = [
     "claim_to_headers",
     "forward",
     "cache",
+    super::dpop::KEYS[0],
+    super::dpop::KEYS[1],
+    super::dpop::KEYS[2],
+    super::dpop::KEYS[3],
 ];
 
 /// Headers proofgate itself sets or strips: a provider may not write them from claims.
@@ -230,6 +237,15 @@ fn parse_provider(n: &Node<'_>, budget: &mut TableBudget) -> Result<JwtProvider>
                 .unwrap_or(DEFAULT_CACHE_MAX_ENTRIES))
         })?
         .unwrap_or(DEFAULT_CACHE_MAX_ENTRIES);
+    let dpop = super::dpop::parse(&obj)?;
+    if dpop.mode != crate::dpop::Mode::Disabled
+        && !from_headers.iter().any(|h| h.name == "authorization")
+    {
+        return obj.err(
+            "from_headers",
+            "must include authorization when dpop is on (DPoP tokens come as \"Authorization: DPoP <token>\")",
+        );
+    }
     Ok(JwtProvider {
         name,
         issuer,
@@ -244,6 +260,7 @@ fn parse_provider(n: &Node<'_>, budget: &mut TableBudget) -> Result<JwtProvider>
         claim_to_headers,
         forward,
         cache_max_entries: usize::try_from(cache_max_entries).unwrap_or(0),
+        dpop,
     })
 }
 
