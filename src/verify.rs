@@ -25,6 +25,9 @@ pub struct Engine {
     pub replay: ReplayStore,
     /// The verified-token cache of each `jwt_providers` entry, in this VM (section 13).
     pub token_caches: core::cell::RefCell<Vec<crate::jwt::TokenCache>>,
+    /// The DPoP nonce secret, read from shared data by the shell for each request when a
+    /// provider uses server nonces (section 14); `None` otherwise or when it could not be read.
+    pub dpop_nonce_key: core::cell::RefCell<Option<crate::dpop::nonce::NonceKey>>,
 }
 
 /// The outcome of the headers phase.
@@ -54,6 +57,8 @@ pub struct Pending {
     pub fresh_until: Option<i64>,
     /// The one-time key consumed at the decision.
     pub replay: Option<ReplayKey>,
+    /// DPoP proofs whose `jti` is consumed at the decision, after the passport's (section 14).
+    pub dpop: Vec<crate::dpop::provider::PendingProof>,
 }
 
 /// A one-time credential identifier and how long its consumption must be remembered.
@@ -120,7 +125,15 @@ impl Engine {
             loaded_at,
             replay,
             token_caches: core::cell::RefCell::new(token_caches),
+            dpop_nonce_key: core::cell::RefCell::new(None),
         }
+    }
+
+    /// Whether some provider issues DPoP nonces, so the shell must read their secret.
+    pub fn uses_dpop_nonces(&self) -> bool {
+        self.config.jwt_providers.iter().any(|p| {
+            p.dpop.mode != crate::dpop::Mode::Disabled && p.dpop.nonce_rotate_seconds.is_some()
+        })
     }
 
     /// Runs every check that needs only the request headers.
@@ -246,6 +259,7 @@ impl Engine {
                 subject: passport.sub,
                 expires: valid_until,
             }),
+            dpop: Vec::new(),
         }))
     }
 
@@ -273,6 +287,7 @@ impl Engine {
             expired,
             fresh_until,
             replay,
+            dpop,
         } = pending;
         let deny = |reason: Reason, facts: Facts| Denial::new(reason, true, facts);
         if self.body_too_large(body.len()) {
@@ -288,7 +303,7 @@ impl Engine {
         if now >= valid_until {
             return Err(deny(expired, facts));
         }
-        let pressure = match &replay {
+        let mut pressure = match &replay {
             None => Pressure::default(),
             Some(key) => match self.replay.consume(store, &key.claim(), now) {
                 Ok(pressure) => pressure,
@@ -300,6 +315,25 @@ impl Engine {
                 }
             },
         };
+        // DPoP proof jtis, last (section 14); their age is decided again by the store.
+        for proof in dpop {
+            match crate::dpop::consume(&self.replay, store, &proof.proven, now) {
+                Ok(p) => {
+                    pressure.cas_retries += p.cas_retries;
+                    pressure.bucket_entries = p.bucket_entries;
+                }
+                Err(refused) => {
+                    let mut denial = Denial {
+                        replay: Some(refused.pressure),
+                        ..deny(refused.reason, facts)
+                    };
+                    if refused.reason.status() == 401 {
+                        denial.challenges = Some(proof.challenges);
+                    }
+                    return Err(denial);
+                }
+            }
+        }
         facts.allow_detail = Some("verified");
         Ok(Admitted {
             facts,

@@ -7,6 +7,7 @@
 
 use crate::config::{JwtProvider, ProviderKeys};
 use crate::decision::{clean_claim, Denial, Facts};
+use crate::dpop::{self, provider::PendingProof, Proven, Scheme};
 use crate::headers;
 use crate::jwt::{self, Context, VerifiedToken};
 use crate::passport;
@@ -28,12 +29,16 @@ struct TokenPass {
     token: VerifiedToken,
     /// The header the token came from.
     header: String,
+    /// A DPoP proof that passed its checks on the headers (section 14).
+    dpop: Option<Proven>,
 }
 
 struct Refusal {
     reason: Reason,
     facts: Box<Facts>,
     challenges: Option<Vec<String>>,
+    /// Further response headers (a DPoP provider's `DPoP-Nonce`).
+    extra_headers: Vec<(&'static str, String)>,
 }
 
 impl Refusal {
@@ -42,6 +47,7 @@ impl Refusal {
             reason,
             facts: Box::default(),
             challenges: None,
+            extra_headers: Vec::new(),
         }
     }
 }
@@ -113,6 +119,7 @@ impl Engine {
                 }
                 let mut denial = Denial::new(refusal.reason, credential_presented, facts);
                 denial.challenges = refusal.challenges;
+                denial.extra_headers = refusal.extra_headers;
                 HeadersVerdict::Deny(denial)
             }
         }
@@ -133,6 +140,7 @@ impl Engine {
                     reason: d.reason,
                     facts: Box::new(d.facts),
                     challenges: d.challenges,
+                    extra_headers: d.extra_headers,
                 }),
                 // The passport pipeline never exempts once rules decided.
                 HeadersVerdict::Exempt(_) => Err(Refusal::bare(Reason::InternalError)),
@@ -189,7 +197,9 @@ impl Engine {
                         .map(|(_, v)| v.as_slice())
                         .collect()
                 };
-                jwt::find_token(p, &values).ok().map(|f| f.token)
+                dpop::provider::find_token(p, &values)
+                    .ok()
+                    .map(|(_, token, _)| token)
             }
             Requirement::All(inner) => inner.first().and_then(|f| self.credential_of(f, req)),
             Requirement::Any(inner) => inner.iter().find_map(|f| self.credential_of(f, req)),
@@ -220,11 +230,22 @@ impl Engine {
                 .map(|(_, v)| v.as_slice())
                 .collect()
         };
-        let found = jwt::find_token(provider, &values).map_err(|reason| Refusal {
-            reason,
-            facts: provider_facts(),
-            challenges: None,
-        })?;
+        // A DPoP provider's 401s carry its challenges (section 14).
+        let refuse = |reason: Reason, used: Option<Scheme>, facts: Box<Facts>| {
+            let mut denial = Denial::new(reason, used.is_some(), Facts::default());
+            dpop::challenge::dress(&mut denial, &provider.dpop, used, None);
+            Refusal {
+                reason,
+                facts,
+                challenges: denial.challenges,
+                extra_headers: Vec::new(),
+            }
+        };
+        let (scheme, token_text, header) =
+            dpop::provider::find_token(provider, &values).map_err(|reason| {
+                let used = (reason != Reason::MissingToken).then_some(Scheme::Bearer);
+                refuse(reason, used, provider_facts())
+            })?;
         let ProviderKeys::Inline(keys) = &provider.keys;
         let revocations = self
             .config
@@ -238,30 +259,74 @@ impl Engine {
             revocations,
             now,
         };
-        let mut caches = self.token_caches.borrow_mut();
-        let cache = caches
-            .get_mut(index)
-            .filter(|_| provider.cache_max_entries > 0);
-        match jwt::verify(found.token, &ctx, cache) {
-            Ok(token) => Ok(TokenPass {
-                provider: index,
-                token,
-                header: found.header.to_string(),
-            }),
-            Err(reason) => {
-                let challenges = (reason == Reason::InsufficientScope).then(|| {
-                    vec![format!(
+        let verified = {
+            let mut caches = self.token_caches.borrow_mut();
+            let cache = caches
+                .get_mut(index)
+                .filter(|_| provider.cache_max_entries > 0);
+            jwt::verify(token_text, &ctx, cache)
+        };
+        let token = match verified {
+            Ok(token) => token,
+            Err(Reason::InsufficientScope) => {
+                return Err(Refusal {
+                    reason: Reason::InsufficientScope,
+                    facts: provider_facts(),
+                    challenges: Some(vec![format!(
                         "Bearer realm=\"proofgate\", error=\"insufficient_scope\", scope=\"{}\"",
                         jwt::required_scopes(provider, extra_scopes)
-                    )]
+                    )]),
+                    extra_headers: Vec::new(),
                 });
-                Err(Refusal {
-                    reason,
-                    facts: provider_facts(),
-                    challenges,
-                })
             }
-        }
+            Err(reason) => return Err(refuse(reason, Some(scheme), provider_facts())),
+        };
+        let dpop = if provider.dpop.mode == dpop::Mode::Disabled {
+            None
+        } else {
+            let nonce_key = self.dpop_nonce_key.borrow();
+            let ctx = dpop::Context {
+                settings: &provider.dpop,
+                provider: &provider.name,
+                skew_seconds: provider.clock_skew_seconds,
+                nonce_key: nonce_key.as_ref(),
+                now,
+            };
+            let presented = dpop::Presented {
+                scheme,
+                token: token_text,
+                cnf_jkt: dpop::provider::token_jkt(&token.claims),
+            };
+            let parts =
+                dpop::RequestParts::from_view(req, self.config.transcript_scheme.as_deref());
+            match dpop::check(&ctx, &presented, &parts) {
+                Ok(dpop::Binding::Unbound) => None,
+                Ok(dpop::Binding::Bound(proven)) => Some(proven),
+                Err(refusal) => {
+                    let mut facts = provider_facts();
+                    facts.dpop_jkt = refusal.jkt;
+                    let mut denial = Denial::new(refusal.reason, true, Facts::default());
+                    dpop::challenge::dress(
+                        &mut denial,
+                        &provider.dpop,
+                        Some(scheme),
+                        refusal.nonce,
+                    );
+                    return Err(Refusal {
+                        reason: refusal.reason,
+                        facts,
+                        challenges: denial.challenges,
+                        extra_headers: denial.extra_headers,
+                    });
+                }
+            }
+        };
+        Ok(TokenPass {
+            provider: index,
+            token,
+            header,
+            dpop,
+        })
     }
 
     /// One [`Pending`] for everything that passed: a passport's, with each token's facts added
@@ -283,6 +348,7 @@ impl Engine {
                 expired: Reason::TokenExpired,
                 fresh_until: None,
                 replay: None,
+                dpop: Vec::new(),
             })
         });
         let passport_subject = pending.facts.subject.is_some();
@@ -302,6 +368,25 @@ impl Engine {
                 &t.header,
                 !passport_subject,
             );
+            if provider.dpop.mode != dpop::Mode::Disabled {
+                // The proof header goes with the token: stripped unless the provider forwards.
+                let list = if provider.forward {
+                    &mut pending.facts.keep_headers
+                } else {
+                    &mut pending.facts.strip_headers
+                };
+                list.push(dpop::HEADER.to_string());
+            }
+            if let Some(proven) = t.dpop {
+                // The proof is acceptable until its last valid second, decided again then.
+                let until = proven.last_valid.saturating_add(1);
+                if until < pending.valid_until {
+                    pending.valid_until = until;
+                    pending.expired = Reason::InvalidDpopProof;
+                }
+                pending.facts.dpop_jkt = Some(proven.jkt.clone());
+                pending.dpop.push(PendingProof::new(provider, proven));
+            }
         }
         if pending.facts.allow_detail.is_none() {
             pending.facts.allow_detail = Some("verified");

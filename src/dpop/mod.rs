@@ -13,6 +13,7 @@ pub mod htu;
 pub mod key;
 pub mod nonce;
 mod proof;
+pub mod provider;
 
 pub use crate::algs::Alg;
 use crate::reason::Reason;

@@ -259,6 +259,11 @@ impl HttpContext for Http {
                 return self.deny(internal(), Some(&request));
             }
         }
+        // The DPoP nonce secret, read through on each request that may need it (section 14).
+        if engine.uses_dpop_nonces() {
+            *engine.dpop_nonce_key.borrow_mut() =
+                crate::dpop::nonce::shared_key(&mut store::HostStore);
+        }
         match engine.check_headers(&request, self.now) {
             HeadersVerdict::Exempt(facts) => self.allow(&facts, Some(&request), true),
             HeadersVerdict::Deny(denial) => self.deny(denial, Some(&request)),
