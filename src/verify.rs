@@ -301,7 +301,12 @@ impl Engine {
             return Err(deny(Reason::StaleBundleFailClosed, facts));
         }
         if now >= valid_until {
-            return Err(deny(expired, facts));
+            let mut denial = deny(expired, facts);
+            // A DPoP proof that aged out answers with its provider's DPoP challenge.
+            if expired == Reason::InvalidDpopProof {
+                denial.challenges = dpop.first().map(|p| p.challenges.clone());
+            }
+            return Err(denial);
         }
         let mut pressure = match &replay {
             None => Pressure::default(),
