@@ -20,7 +20,7 @@ use super::{Claim, Pressure, Refusal, Refused, SharedStore, StoreError};
 use crate::config::replay::ReplayConfig;
 use core::hash::Hasher;
 use siphasher::sip128::{Hasher128, SipHasher24};
-use std::cell::OnceCell;
+use std::cell::RefCell;
 
 /// Bucket keys in shared data, for every configuration.
 pub const BUCKETS: u32 = 65_536;
@@ -66,7 +66,11 @@ pub struct ReplayStore {
     buckets: u32,
     per_bucket: usize,
     per_owner: usize,
-    keys: OnceCell<Keys>,
+    /// The secret last read from shared data and the hashes keyed by it. Re-read on every use:
+    /// shared data has no atomic "create if absent", so two VMs loading at the same instant can
+    /// briefly hold different secrets; reading through makes every VM hash with the one value
+    /// that ended up in shared data, so none places a claim where the others do not look.
+    keys: RefCell<Option<([u8; secret::SECRET_LEN], Keys)>>,
 }
 
 impl core::fmt::Debug for ReplayStore {
@@ -76,7 +80,7 @@ impl core::fmt::Debug for ReplayStore {
             .field("buckets", &self.buckets)
             .field("per_bucket", &self.per_bucket)
             .field("per_owner", &self.per_owner)
-            .field("keyed", &self.keys.get().is_some())
+            .field("keyed", &self.keys.borrow().is_some())
             .finish()
     }
 }
@@ -98,7 +102,7 @@ impl ReplayStore {
             buckets: buckets.clamp(1, BUCKETS),
             per_bucket: per_bucket.max(1),
             per_owner: per_owner.clamp(1, per_bucket.max(1)),
-            keys: OnceCell::new(),
+            keys: RefCell::new(None),
         }
     }
 
@@ -139,12 +143,19 @@ impl ReplayStore {
         store.set(READY_KEY, &self.buckets.to_be_bytes(), None)
     }
 
-    fn keys(&self, store: &mut dyn SharedStore) -> Result<&Keys, StoreError> {
-        if let Some(k) = self.keys.get() {
-            return Ok(k);
-        }
+    /// The hashes keyed by the secret now in shared data (one read of 32 bytes; the hashers are
+    /// rebuilt only when the secret differs from the one last seen).
+    fn keys(&self, store: &mut dyn SharedStore) -> Result<Keys, StoreError> {
         let s = secret::load_or_create(store, &mut secret::random)?;
-        Ok(self.keys.get_or_init(|| Keys::new(&s)))
+        let mut cached = self.keys.borrow_mut();
+        match cached.as_ref() {
+            Some((seen, keys)) if *seen == s => Ok(keys.clone()),
+            _ => {
+                let keys = Keys::new(&s);
+                *cached = Some((s, keys.clone()));
+                Ok(keys)
+            }
+        }
     }
 
     /// The bucket and tag of a claim, and its owner's tag.
@@ -170,7 +181,7 @@ impl ReplayStore {
         let Ok(keys) = self.keys(store) else {
             return Err(Refused::new(Refusal::Unavailable, pressure));
         };
-        let (index, tag, owner) = self.locate(keys, claim);
+        let (index, tag, owner) = self.locate(&keys, claim);
         let key = bucket_key(index);
         let refuse = |refusal, pressure| Err(Refused::new(refusal, pressure));
         for _ in 0..MAX_ATTEMPTS {
@@ -280,7 +291,7 @@ impl ReplayStore {
     /// The bucket a claim lands in (tests).
     pub(crate) fn bucket_of(&self, store: &mut dyn SharedStore, claim: &Claim<'_>) -> u32 {
         match self.keys(store) {
-            Ok(keys) => self.locate(keys, claim).0,
+            Ok(keys) => self.locate(&keys, claim).0,
             Err(_) => u32::MAX,
         }
     }

@@ -5,10 +5,10 @@
 //!
 //! Shared data has no "create if absent" (a CAS on an absent key is ignored), so the key is
 //! first created empty, then filled with a CAS: of several VMs racing, one fills it and the others
-//! read its value. Two VMs can only disagree if one creates the empty key between another's read
-//! and its CAS write of the secret, which needs both to be loading for the first time in the same
-//! microseconds; a wrong secret only misplaces entries (never trusts anything), and the store
-//! never replaces a secret once set.
+//! read its value. A VM whose unconditional create of the empty key lands after another VM filled
+//! it (both loading for the first time at the same instant) fills its own secret; so the store
+//! reads the secret through on every use (`ReplayStore::keys`) and every VM hashes with the one
+//! value that ended up in shared data, never with one it made and lost.
 
 use super::{SharedStore, StoreError};
 

@@ -374,3 +374,37 @@ fn debug_output_never_shows_the_secret() {
     let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
     assert!(!shown.contains(&hex) && !shown.contains(&format!("{secret:?}")));
 }
+
+/// Two VMs loading at once: shared data has no atomic "create if absent", so a VM's creation of
+/// the empty secret key can land after another VM already filled it, and the late VM then fills
+/// its own secret. The early VM must not keep hashing with the secret it made: it would place
+/// claims in buckets the others never look at, and a jti consumed there could be used again at
+/// another worker.
+#[test]
+fn every_vm_hashes_with_the_secret_that_ended_up_in_shared_data() {
+    let mut m = MemoryStore::default();
+    let early = ReplayStore::with_layout(4096, 64, 64);
+    early.open(&mut m).unwrap();
+    // The late VM's unconditional create and its CAS fill replace the early VM's secret.
+    m.set(SECRET_KEY, &[], None).unwrap();
+    let (_, cas) = m.get(SECRET_KEY).unwrap();
+    m.set(SECRET_KEY, &[0x5a; 32], cas).unwrap();
+    let late = ReplayStore::with_layout(4096, 64, 64);
+    late.open(&mut m).unwrap();
+    // Any of these jtis, consumed at the early VM, is a replay at the late one.
+    for i in 0..64 {
+        let id = format!("jti-{i}");
+        let c = claim("iss", &id, "sub", 100);
+        assert!(early.consume(&mut m, &c, 0).is_ok(), "{id}");
+        assert_eq!(
+            refusal(late.consume(&mut m, &c, 0)),
+            Err(Refusal::Replay),
+            "{id}"
+        );
+        assert_eq!(
+            refusal(early.consume(&mut m, &c, 0)),
+            Err(Refusal::Replay),
+            "{id}"
+        );
+    }
+}
