@@ -192,13 +192,7 @@ fn parse_provider(n: &Node<'_>, budget: &mut TableBudget) -> Result<JwtProvider>
         return obj.err("from_headers", "must not be empty");
     }
     let required_scopes = obj
-        .array("required_scopes", |n| {
-            let s = reader::string(&n)?;
-            if s.contains(char::is_whitespace) {
-                return n.err("a scope must not contain whitespace");
-            }
-            Ok(s)
-        })?
+        .array("required_scopes", |n| scope(&n))?
         .unwrap_or_default();
     let env = obj.string("env")?;
     let clock_skew_seconds = obj
@@ -314,4 +308,14 @@ fn header_name(obj: &Obj<'_>, key: &str) -> Result<String> {
         return obj.err(key, "must be an HTTP header name");
     }
     Ok(name)
+}
+
+/// One scope name (`required_scopes`, a rule's `scopes`): a scope is one word of the token's
+/// space-separated `scope` claim, so whitespace in it could never match.
+pub(super) fn scope(n: &Node<'_>) -> Result<String> {
+    let s = reader::string(n)?;
+    if s.contains(char::is_whitespace) {
+        return n.err("a scope must not contain whitespace");
+    }
+    Ok(s)
 }

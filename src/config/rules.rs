@@ -102,13 +102,7 @@ fn parse_requirement(n: &Node<'_>, providers: &[JwtProvider], depth: usize) -> R
                 return obj.err("provider", format!("unknown provider {name:?} (not in jwt_providers)"));
             };
             let scopes = obj
-                .array("scopes", |n| {
-                    let s = reader::string(&n)?;
-                    if s.contains(char::is_whitespace) {
-                        return n.err("a scope must not contain whitespace");
-                    }
-                    Ok(s)
-                })?
+                .array("scopes", |n| super::providers::scope(&n))?
                 .unwrap_or_default();
             Ok(Requirement::Provider { provider, scopes })
         }
