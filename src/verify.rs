@@ -85,22 +85,83 @@ impl ReplayKey {
     }
 }
 
-/// A request that passed every check, its jti consumed in shared data.
+/// A key consumed in shared data that the cluster-wide store (`replay.cluster`, DESIGN.md section
+/// 15) must take as well, with what a refusal there answers: "consume this key until this time",
+/// for a passport jti or a DPoP proof jti alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterKey {
+    pub namespace: &'static str,
+    pub issuer: String,
+    pub id: String,
+    pub subject: String,
+    /// Unix seconds: the claim is live while `now < until`.
+    pub until: i64,
+    /// The answer when the cluster already holds the key: `jti_replay` for a passport,
+    /// `dpop_replay` for a proof.
+    pub replay: Reason,
+    /// The `WWW-Authenticate` challenges that answer carries (a DPoP provider's); `None`: the
+    /// default ones.
+    pub challenges: Option<Vec<String>>,
+}
+
+impl ClusterKey {
+    /// The replay store's claim for this key.
+    pub fn claim(&self) -> Claim<'_> {
+        Claim {
+            namespace: self.namespace,
+            issuer: &self.issuer,
+            id: &self.id,
+            subject: &self.subject,
+            until: self.until,
+        }
+    }
+
+    fn passport(key: &ReplayKey) -> Self {
+        ClusterKey {
+            namespace: Claim::PASSPORT,
+            issuer: key.issuer.clone(),
+            id: key.jti.clone(),
+            subject: key.subject.clone(),
+            until: key.expires,
+            replay: Reason::JtiReplay,
+            challenges: None,
+        }
+    }
+
+    fn dpop(proof: crate::dpop::provider::PendingProof) -> Self {
+        let until = proof.proven.claim().until;
+        let crate::dpop::Proven { jkt, jti, .. } = proof.proven;
+        ClusterKey {
+            namespace: Claim::DPOP,
+            issuer: jkt.clone(),
+            id: jti,
+            subject: jkt,
+            until,
+            replay: Reason::DpopReplay,
+            challenges: Some(proof.challenges),
+        }
+    }
+}
+
+/// A request that passed every check, its jti (and any DPoP proof jti) consumed in shared data.
 #[derive(Debug)]
 pub struct Admitted {
     pub facts: Facts,
     pub pressure: Pressure,
-    /// The consumed key, for the cluster-wide step (`replay.cluster`) that may follow.
-    pub replay: Option<ReplayKey>,
+    /// The consumed keys, in the order they were consumed, for the cluster-wide step
+    /// (`replay.cluster`) that may follow: a passport jti, then DPoP proof jtis.
+    pub cluster: Vec<ClusterKey>,
     /// What the decision still depends on in time, checked again after any later wait.
     pub valid_until: i64,
     pub expired: Reason,
     pub fresh_until: Option<i64>,
+    /// The challenges of `expired` when it is a DPoP proof's age (`invalid_dpop_proof`).
+    pub expired_challenges: Option<Vec<String>>,
 }
 
 impl Admitted {
     /// The time checks of the decision, again at `now` (after a wait such as an etcd round
-    /// trip): the bundle still current, the credential still valid.
+    /// trip): the bundle still current, the credential (and any DPoP proof) still valid.
     pub fn recheck(&self, now: i64) -> Result<(), Reason> {
         if self.fresh_until.is_some_and(|until| now > until) {
             return Err(Reason::StaleBundleFailClosed);
@@ -109,6 +170,24 @@ impl Admitted {
             return Err(self.expired);
         }
         Ok(())
+    }
+
+    /// The denial for `reason`, decided after a wait: a refusal of [`Admitted::recheck`], a
+    /// replay of `cluster[key]` in the cluster store, or the store's failure. A DPoP proof's
+    /// refusal carries its provider's DPoP challenges, as it does at the local decision.
+    pub fn refused(self, reason: Reason, key: Option<usize>) -> Denial {
+        let challenges = match key.and_then(|i| self.cluster.get(i)) {
+            Some(k) if k.replay == reason => k.challenges.clone(),
+            Some(_) => None,
+            None if reason == self.expired && reason == Reason::InvalidDpopProof => {
+                self.expired_challenges.clone()
+            }
+            None => None,
+        };
+        Denial {
+            challenges,
+            ..Denial::new(reason, true, self.facts)
+        }
     }
 }
 
@@ -320,6 +399,8 @@ impl Engine {
                 }
             },
         };
+        let expired_challenges = dpop.first().map(|p| p.challenges.clone());
+        let mut cluster: Vec<ClusterKey> = replay.iter().map(ClusterKey::passport).collect();
         // DPoP proof jtis, last (section 14); their age is decided again by the store.
         for proof in dpop {
             match crate::dpop::consume(&self.replay, store, &proof.proven, now) {
@@ -338,15 +419,17 @@ impl Engine {
                     return Err(denial);
                 }
             }
+            cluster.push(ClusterKey::dpop(proof));
         }
         facts.allow_detail = Some("verified");
         Ok(Admitted {
             facts,
             pressure,
-            replay,
+            cluster,
             valid_until,
             expired,
             fresh_until,
+            expired_challenges,
         })
     }
 

@@ -3,6 +3,8 @@
 //! what is decided again there (replay, the proof's age) answers with the DPoP challenge.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use ed25519_compact::{KeyPair, Seed};
 use proofgate::b64;
 use proofgate::config::Config;
@@ -10,6 +12,7 @@ use proofgate::decision::{deny_response, Denial};
 use proofgate::dpop::key::access_token_hash;
 use proofgate::event_id::EventId;
 use proofgate::reason::Reason;
+use proofgate::replay::cluster::{etcd_key, ClusterConsume, Reply, Step};
 use proofgate::replay::MemoryStore;
 use proofgate::request::RequestView;
 use proofgate::verify::{Engine, HeadersVerdict, Pending};
@@ -147,4 +150,125 @@ fn refusals_on_the_headers_carry_the_dpop_challenge() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The engine of [`engine`] with the cluster-wide replay store (DESIGN.md section 15).
+fn cluster_engine() -> Engine {
+    let cfg = json!({
+        "transcript_scheme": "https",
+        "jwt_providers": [{"name": "trustline", "issuer": "https://auth.internal",
+            "keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+                      "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}],
+            "dpop": "required"}],
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "trustline"}}],
+        "replay": {"cluster": {"backend": "etcd", "cluster": "etcd", "protocol": "http",
+                               "key_prefix": "pg/"}}
+    });
+    Engine::new(Config::parse(cfg.to_string().as_bytes()).unwrap(), NOW)
+}
+
+fn client_jkt() -> String {
+    proofgate::dpop::key::ProofKey::from_jwk(client().1.as_object().unwrap())
+        .unwrap()
+        .1
+}
+
+#[test]
+fn with_a_cluster_store_the_proof_jti_is_claimed_in_etcd_and_its_replay_is_dpop_replay() {
+    let e = cluster_engine();
+    let cfg = e.config.replay.cluster.clone().unwrap();
+    let mut store = MemoryStore::default();
+    let admitted = e
+        .check_body(
+            pending(&e, &bound_request("jti-etcd")),
+            b"",
+            &mut store,
+            NOW,
+        )
+        .unwrap();
+    // One key for the cluster: the proof's jti, per proof key, until just after its last second.
+    assert_eq!(admitted.cluster.len(), 1, "{:?}", admitted.cluster);
+    let key = &admitted.cluster[0];
+    let jkt = client_jkt();
+    assert_eq!(
+        (
+            key.namespace,
+            key.issuer.as_str(),
+            key.id.as_str(),
+            key.until
+        ),
+        ("dpop", jkt.as_str(), "jti-etcd", NOW + 61)
+    );
+    assert_eq!(key.replay, Reason::DpopReplay);
+
+    // What goes to etcd: a lease for the window, then the put of the proof's key.
+    let etcd_key = etcd_key(&cfg.key_prefix, &key.claim());
+    assert!(etcd_key.starts_with(b"pg/dpop/"));
+    let (mut consume, step) = ClusterConsume::start(&cfg, &key.claim(), &mut store, NOW);
+    match step {
+        Step::Send(call) => assert_eq!(call.method, "LeaseGrant"),
+        other => panic!("{other:?}"),
+    }
+    let granted = Reply::Http {
+        status: 200,
+        body: br#"{"header":{},"ID":"7","TTL":"80"}"#,
+    };
+    match consume.on_reply(granted, &mut store, NOW) {
+        Step::Send(call) => {
+            let body: Value = serde_json::from_slice(&call.body).unwrap();
+            let put = &body["success"][0]["request_put"];
+            assert_eq!(put["key"], STANDARD.encode(&etcd_key));
+            assert_eq!(put["lease"], "7");
+            assert_eq!(body["compare"][0]["key"], STANDARD.encode(&etcd_key));
+        }
+        other => panic!("{other:?}"),
+    }
+    // etcd already holds it (the JSON gateway omits "succeeded" on a failed compare).
+    let held = Reply::Http {
+        status: 200,
+        body: br#"{"header":{}}"#,
+    };
+    assert_eq!(consume.on_reply(held, &mut store, NOW), Step::Replay);
+    let denial = admitted.refused(Reason::DpopReplay, Some(0));
+    assert_eq!(denial.reason, Reason::DpopReplay);
+    assert_eq!(challenge(&denial), [INVALID_PROOF]);
+}
+
+#[test]
+fn a_proof_that_ages_out_during_the_etcd_round_trip_is_refused_with_the_dpop_challenge() {
+    let e = cluster_engine();
+    let mut store = MemoryStore::default();
+    let admitted = e
+        .check_body(
+            pending(&e, &bound_request("jti-slow")),
+            b"",
+            &mut store,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(admitted.recheck(NOW + 60), Ok(()));
+    assert_eq!(admitted.recheck(NOW + 61), Err(Reason::InvalidDpopProof));
+    let denial = admitted.refused(Reason::InvalidDpopProof, None);
+    assert_eq!(denial.reason, Reason::InvalidDpopProof);
+    assert_eq!(challenge(&denial), [INVALID_PROOF]);
+}
+
+#[test]
+fn an_etcd_failure_is_a_503_without_a_dpop_challenge() {
+    let e = cluster_engine();
+    let mut store = MemoryStore::default();
+    let admitted = e
+        .check_body(
+            pending(&e, &bound_request("jti-down")),
+            b"",
+            &mut store,
+            NOW,
+        )
+        .unwrap();
+    let denial = admitted.refused(Reason::ReplayStoreUnavailable, Some(0));
+    assert_eq!(
+        deny_response(&denial, &EventId::from_bytes([1; 16])).status,
+        503
+    );
+    assert!(challenge(&denial).is_empty());
 }

@@ -54,6 +54,8 @@ impl ClusterMetrics {
 pub struct Waiting {
     pub consume: ClusterConsume,
     pub admitted: Admitted,
+    /// Which of `admitted.cluster` is in flight; the ones before it are consumed in etcd.
+    pub key: usize,
     pub token: u32,
     /// When the whole cluster step must be over (host nanoseconds).
     pub deadline_ns: u64,
@@ -63,8 +65,11 @@ pub struct Waiting {
 
 /// How a cluster step ended.
 pub enum Outcome {
-    /// Paused on another call.
+    /// Paused on another call for the same key.
     Sent(u32),
+    /// The key is consumed; paused on the first call for the next one.
+    Next(u32),
+    /// The last key is consumed: every key of the request is.
     Consumed,
     Replay,
     Unavailable(&'static str),
@@ -114,8 +119,8 @@ pub fn dispatch(
     }
 }
 
-/// Starts the cluster step for `admitted` (its key already consumed in shared data); on failure
-/// `admitted` comes back for the denial's facts.
+/// Starts the cluster step for `admitted` (its keys already consumed in shared data), with its
+/// first key; on failure `admitted` comes back for the denial's facts.
 // Once per request and never on a hot loop: boxing the error buys nothing.
 #[allow(clippy::result_large_err)]
 pub fn start(
@@ -124,11 +129,11 @@ pub fn start(
     admitted: Admitted,
     now: i64,
 ) -> Result<Box<Waiting>, (Admitted, &'static str)> {
-    let Some(key) = admitted.replay.as_ref() else {
-        return Err((admitted, "no replay key"));
-    };
     let started_ns = abi::now_nanos().unwrap_or(0);
     let deadline_ns = started_ns.saturating_add(u64::from(cfg.timeout_ms) * 1_000_000);
+    let Some(key) = admitted.cluster.first() else {
+        return Err((admitted, "no replay key"));
+    };
     let (consume, step) = ClusterConsume::start(cfg, &key.claim(), &mut HostStore, now);
     let Step::Send(call) = step else {
         return Err((admitted, "etcd step did not start"));
@@ -137,6 +142,7 @@ pub fn start(
         Ok(token) => Ok(Box::new(Waiting {
             consume,
             admitted,
+            key: 0,
             token,
             deadline_ns,
             started_ns,
@@ -159,7 +165,8 @@ pub fn http_reply(num_headers: usize, body_size: usize) -> Option<(u32, Vec<u8>)
     Some((status, body))
 }
 
-/// Feeds one answer to the core and sends the next call if it asks for one.
+/// Feeds one answer to the core and sends the next call if it asks for one; once a key is
+/// consumed, starts the request's next key, within the same deadline.
 pub fn advance(
     ctx: &dyn Context,
     cfg: &ClusterConfig,
@@ -168,13 +175,34 @@ pub fn advance(
     now: i64,
 ) -> Outcome {
     match waiting.consume.on_reply(reply, &mut HostStore, now) {
-        Step::Send(call) => match dispatch(ctx, cfg, &call, waiting.deadline_ns) {
-            Ok(token) => Outcome::Sent(token),
-            Err(why) => Outcome::Unavailable(why),
-        },
-        Step::Consumed => Outcome::Consumed,
+        Step::Send(call) => send(ctx, cfg, &call, waiting.deadline_ns, Outcome::Sent),
+        Step::Consumed => {
+            let Some(next) = waiting.admitted.cluster.get(waiting.key + 1) else {
+                return Outcome::Consumed;
+            };
+            let (consume, step) = ClusterConsume::start(cfg, &next.claim(), &mut HostStore, now);
+            waiting.consume = consume;
+            waiting.key += 1;
+            match step {
+                Step::Send(call) => send(ctx, cfg, &call, waiting.deadline_ns, Outcome::Next),
+                _ => Outcome::Unavailable("etcd step did not start"),
+            }
+        }
         Step::Replay => Outcome::Replay,
         Step::Unavailable(why) => Outcome::Unavailable(why),
+    }
+}
+
+fn send(
+    ctx: &dyn Context,
+    cfg: &ClusterConfig,
+    call: &Call,
+    deadline_ns: u64,
+    sent: fn(u32) -> Outcome,
+) -> Outcome {
+    match dispatch(ctx, cfg, call, deadline_ns) {
+        Ok(token) => sent(token),
+        Err(why) => Outcome::Unavailable(why),
     }
 }
 

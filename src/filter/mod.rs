@@ -346,8 +346,10 @@ impl Http {
                 if let Some(m) = &self.metrics {
                     m.replay(&admitted.pressure);
                 }
-                match (&engine.config.replay.cluster, &admitted.replay) {
-                    (Some(cfg), Some(_)) => self.start_cluster(cfg, admitted, request),
+                match &engine.config.replay.cluster {
+                    Some(cfg) if !admitted.cluster.is_empty() => {
+                        self.start_cluster(cfg, admitted, request)
+                    }
                     _ => self.allow(&admitted.facts, request, false),
                 }
             }
@@ -370,7 +372,7 @@ impl Http {
             Err((admitted, why)) => {
                 self.cluster_unavailable(why, None);
                 self.deny(
-                    Denial::new(Reason::ReplayStoreUnavailable, true, admitted.facts),
+                    admitted.refused(Reason::ReplayStoreUnavailable, None),
                     request,
                 )
             }
@@ -406,11 +408,21 @@ impl Http {
             .map(|n| n.saturating_sub(waiting.started_ns) / 1_000_000);
         // Time moved on while etcd answered: decided again before anything else.
         if let Err(reason) = waiting.admitted.recheck(self.now) {
-            self.deny(Denial::new(reason, true, waiting.admitted.facts), None);
+            self.deny(waiting.admitted.refused(reason, None), None);
             return;
         }
         let decided = match etcd::advance(self, cfg, &mut waiting, reply, self.now) {
             etcd::Outcome::Sent(next) => {
+                waiting.token = next;
+                self.cluster = Some(waiting);
+                return;
+            }
+            etcd::Outcome::Next(next) => {
+                if let Some(m) = &self.cluster_metrics {
+                    m.record(Some(true), rtt_ms);
+                }
+                // Each key's round trip is measured on its own.
+                waiting.started_ns = abi::now_nanos().unwrap_or(waiting.started_ns);
                 waiting.token = next;
                 self.cluster = Some(waiting);
                 return;
@@ -425,24 +437,29 @@ impl Http {
                 if let Some(m) = &self.cluster_metrics {
                     m.record(Some(false), rtt_ms);
                 }
-                Some(Reason::JtiReplay)
+                // A passport's `jti_replay`, a DPoP proof's `dpop_replay` with its challenge.
+                let key = waiting.admitted.cluster.get(waiting.key);
+                Some((
+                    key.map_or(Reason::JtiReplay, |k| k.replay),
+                    Some(waiting.key),
+                ))
             }
             etcd::Outcome::Unavailable(why) => {
                 self.cluster_unavailable(why, rtt_ms);
-                Some(Reason::ReplayStoreUnavailable)
+                Some((Reason::ReplayStoreUnavailable, None))
             }
         };
-        let facts = waiting.admitted.facts;
         match decided {
             None => {
+                let facts = waiting.admitted.facts;
                 if self.allow(&facts, None, false) == Action::Continue
                     && abi::continue_request().is_err()
                 {
                     abi::log(abi::LOG_ERROR, "proofgate: could not resume the request");
                 }
             }
-            Some(reason) => {
-                self.deny(Denial::new(reason, true, facts), None);
+            Some((reason, key)) => {
+                self.deny(waiting.admitted.refused(reason, key), None);
             }
         }
     }

@@ -1,19 +1,16 @@
 """DPoP (RFC 9449) for bearer JWT providers, against a real Envoy with two workers.
 
-Tokens are signed by npm `jose` and proofs made by npm `dpop` (tests/e2e/node/dpop_tool.mjs),
-with Ed25519 and P-256 client keys: libraries that share no code with proofgate.
+Tokens are signed by npm `jose` and proofs made by npm `dpop` (tests/e2e/dpop_clients.py, one
+node process for the session), with Ed25519 and P-256 client keys: libraries that share no code
+with proofgate.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import shutil
-import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,64 +18,19 @@ from typing import Any
 
 import pytest
 
-from harness import EVENT_ID_RE, REPO_ROOT, Gateway, Response, describe, validate_config
+import dpop_clients
+from dpop_clients import Key, b64url_json, node, provider
+from harness import EVENT_ID_RE, Gateway, Response, describe, validate_config
 
-NODE_DIR = REPO_ROOT / "tests" / "e2e" / "node"
-AUDIENCE = "orders-api"
 BOUND_ISS = "https://auth.bound.example"      # dpop: required
 MIXED_ISS = "https://auth.mixed.example"      # dpop: allowed
 NONCED_ISS = "https://auth.nonced.example"    # dpop: required, server nonces
 FORWARD_ISS = "https://auth.forward.example"  # dpop: required, forward: true
-ISSUER_KID = "issuer-key-1"
 COPIES = 40
 
 
 # ---------------------------------------------------------------------------------------------
-# The independent clients
-
-def node(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Runs a batch of operations through the npm clients."""
-    if shutil.which("node") is None or not (NODE_DIR / "node_modules" / "dpop").exists():
-        pytest.fail("npm clients missing: run `make node` (npm ci in tests/e2e/node)")
-    proc = subprocess.run(["node", str(NODE_DIR / "dpop_tool.mjs")], input=json.dumps(ops),
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
-
-
-class Key:
-    """A key pair made by jose: `alg` is the WebCrypto/JOSE name the dpop package takes."""
-
-    def __init__(self, alg: str) -> None:
-        self.alg = alg
-        made = node([{"op": "keypair", "alg": alg}])[0]
-        self.private, self.public, self.jkt = made["private"], made["public"], made["jkt"]
-
-    def proof_op(self, htm: str, htu: str, token: str | None, **extra: Any) -> dict[str, Any]:
-        return {"op": "proof", "alg": self.alg, "key": self.private, "public": self.public,
-                "htm": htm, "htu": htu, "token": token, **extra}
-
-    def proof(self, htm: str, htu: str, token: str | None, **extra: Any) -> str:
-        return node([self.proof_op(htm, htu, token, **extra)])[0]["proof"]
-
-
-def b64url_json(segment: str) -> dict[str, Any]:
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-
-
-# ---------------------------------------------------------------------------------------------
 # Configuration and gateway
-
-# The token issuer's key: RFC 8037 appendix A.1's Ed25519 test key (TEST-ONLY, published).
-ISSUER_PUBLIC = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
-ISSUER_PRIVATE = dict(ISSUER_PUBLIC, d="nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A")
-
-
-def provider(name: str, issuer: str, dpop: str, **extra: Any) -> dict[str, Any]:
-    jwk = dict(ISSUER_PUBLIC, kid=ISSUER_KID, alg="EdDSA", use="sig")
-    return {"name": name, "issuer": issuer, "audiences": [AUDIENCE], "keys": [jwk],
-            "dpop": dpop, **extra}
-
 
 PLUGIN_CONFIG: dict[str, Any] = {
     "jwt_providers": [
@@ -99,14 +51,7 @@ PLUGIN_CONFIG: dict[str, Any] = {
 
 
 def token(issuer: str = BOUND_ISS, jkt: str | None = None, **claims: Any) -> str:
-    now = int(time.time())
-    body: dict[str, Any] = {"iss": issuer, "sub": "svc-orders", "aud": AUDIENCE, "iat": now,
-                            "exp": now + 600, "jti": str(uuid.uuid4()), "scope": "read:orders"}
-    if jkt is not None:
-        body["cnf"] = {"jkt": jkt}
-    body.update(claims)
-    return node([{"op": "token", "alg": "EdDSA", "key": ISSUER_PRIVATE, "kid": ISSUER_KID,
-                  "claims": body}])[0]["token"]
+    return dpop_clients.token(issuer, jkt, **claims)
 
 
 @pytest.fixture(scope="module", params=["Ed25519", "ES256"])

@@ -1,7 +1,8 @@
 // DPoP clients for the end-to-end tests, made by libraries independent of proofgate: npm `jose`
 // makes keys and signs access tokens, npm `dpop` makes RFC 9449 proofs.
 //
-// Reads a JSON array of operations on stdin and writes a JSON array of their results:
+// One long-lived process serves a whole test session: each line on stdin is a JSON array of
+// operations, answered by one line on stdout, {"results": [...]} or {"error": "..."}:
 //   {"op": "keypair", "alg": "Ed25519" | "ES256"}
 //       -> {"private": JWK, "public": JWK, "jkt": RFC 7638 thumbprint}
 //   {"op": "token", "alg": "EdDSA" | "ES256", "key": private JWK, "kid": str, "claims": {...}}
@@ -11,6 +12,7 @@
 //       -> {"proof": compact JWS}   ("iat" pins the library's clock, for proofs made in the past)
 import * as DPoP from 'dpop';
 import * as jose from 'jose';
+import * as readline from 'node:readline';
 
 const WEBCRYPTO = {
   Ed25519: { name: 'Ed25519' },
@@ -57,12 +59,20 @@ async function proof(op) {
 
 const OPS = { keypair, token, proof };
 
-let input = '';
-for await (const chunk of process.stdin) input += chunk;
-const results = [];
-for (const op of JSON.parse(input)) {
-  const run = OPS[op.op];
-  if (!run) throw new Error(`unknown op ${op.op}`);
-  results.push(await run(op));
+const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+for await (const line of lines) {
+  if (line.trim() === '') continue;
+  let answer;
+  try {
+    const results = [];
+    for (const op of JSON.parse(line)) {
+      const run = OPS[op.op];
+      if (!run) throw new Error(`unknown op ${op.op}`);
+      results.push(await run(op));
+    }
+    answer = { results };
+  } catch (e) {
+    answer = { error: String(e?.stack ?? e) };
+  }
+  process.stdout.write(`${JSON.stringify(answer)}\n`);
 }
-process.stdout.write(JSON.stringify(results));
