@@ -15,6 +15,7 @@ pub mod event_id;
 pub mod headers;
 pub mod json;
 pub mod jwk;
+pub mod jwks;
 pub mod jwt;
 pub mod log_budget;
 pub mod log_text;

@@ -4,6 +4,7 @@
 
 mod bundle;
 pub mod dpop;
+pub mod jwks;
 mod providers;
 mod reader;
 pub mod replay;

@@ -182,8 +182,24 @@ fn rejections_name_the_json_path() {
     );
     rejects(
         |v| v["trust_material"]["issuers"][0]["jwks"] = json!({}),
-        "$.trust_material.issuers[0].jwks",
-        "not supported",
+        "$.trust_material.issuers[0].jwks.cluster",
+        "is required",
+    );
+    rejects(
+        |v| v["trust_material"]["issuers"][0]["jwks"] = json!({"cluster": "auth"}),
+        "$.trust_material.issuers[0].keys",
+        "not allowed with jwks",
+    );
+    rejects(
+        |v| {
+            v["trust_material"]["issuers"][0]["jwks"] = json!({"cluster": "auth", "timeout_ms": 0});
+            v["trust_material"]["issuers"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("keys");
+        },
+        "$.trust_material.issuers[0].jwks.timeout_ms",
+        "from 100",
     );
     rejects(
         |v| {
@@ -483,4 +499,17 @@ fn not_json_is_rejected_at_the_root() {
     assert!(e.message.contains("not valid JSON"));
     let e = Config::parse(b"[]").unwrap_err();
     assert_eq!(e.path, "$");
+}
+
+#[test]
+fn an_issuer_with_remote_keys_needs_no_inline_keys() {
+    let mut v = base();
+    let issuer = &mut v["trust_material"]["issuers"][0];
+    issuer.as_object_mut().unwrap().remove("keys");
+    issuer["jwks"] = json!({"cluster": "auth", "cache_seconds": 60});
+    let c = parse(&v).unwrap();
+    let jwks = c.issuers[0].jwks.as_ref().unwrap();
+    assert!(c.issuers[0].keys.is_empty());
+    assert_eq!(jwks.uri, "https://issuer.example/.well-known/jwks.json");
+    assert_eq!((jwks.cluster.as_str(), jwks.cache_seconds), ("auth", 60));
 }

@@ -1,5 +1,6 @@
 //! `trust_material`: the issuers whose passports proofgate accepts and their Ed25519 keys.
 
+use super::jwks::{self, JwksConfig};
 use super::reader::{self, Node, Result};
 use crate::b64;
 use crate::crypto::{KeyError, TableBudget, VerifyingKey};
@@ -10,7 +11,10 @@ pub struct TrustedIssuer {
     pub issuer: String,
     /// When set, passports of this issuer must carry exactly this `trust_domain`.
     pub trust_domain: Option<String>,
+    /// Inline keys; empty when the keys come from `jwks`.
     pub keys: Vec<TrustedKey>,
+    /// Remote keys (DESIGN.md section 12): Ed25519 keys of a JWKS fetched through Envoy.
+    pub jwks: Option<JwksConfig>,
 }
 
 /// One signing key of an issuer.
@@ -52,17 +56,19 @@ pub(super) fn parse(n: &Node<'_>, budget: &mut TableBudget) -> Result<Vec<Truste
 
 fn parse_issuer(n: &Node<'_>) -> Result<TrustedIssuer> {
     let obj = n.object(Some(&["issuer", "trust_domain", "keys", "jwks"]))?;
-    if obj.raw("jwks").is_some() {
-        return obj.err(
-            "jwks",
-            "remote JWKS is not supported yet; list the keys inline",
-        );
-    }
     let issuer = obj.required_string("issuer")?;
     let trust_domain = obj.string("trust_domain")?;
+    let jwks = obj.child("jwks", |n| jwks::parse(&n, &issuer))?;
     let keys = obj.array("keys", |n| parse_key(&n))?.unwrap_or_default();
-    if keys.is_empty() {
-        return obj.err("keys", "must list at least one key");
+    match (&jwks, keys.is_empty()) {
+        (Some(_), false) => {
+            return obj.err(
+                "keys",
+                "not allowed with jwks: an issuer's keys come from one place",
+            )
+        }
+        (None, true) => return obj.err("keys", "must list at least one key (or set jwks)"),
+        _ => {}
     }
     for (i, k) in keys.iter().enumerate() {
         if keys[..i].iter().any(|o| o.kid == k.kid) {
@@ -76,6 +82,7 @@ fn parse_issuer(n: &Node<'_>) -> Result<TrustedIssuer> {
         issuer,
         trust_domain,
         keys,
+        jwks,
     })
 }
 

@@ -1,0 +1,21 @@
+//! Remote keys: JWKS fetched through Envoy HTTP callouts (DESIGN.md section 12), as a pure state
+//! machine over shared data and an explicit clock. The shell (`filter/jwks.rs`) only dispatches
+//! the callouts this module asks for, hands their responses back, pauses and resumes requests.
+//!
+//! - [`record`]: the two shared-data values of a source (fetch record, document).
+//! - [`fetch`]: election of the one fetcher, schedule, backoff, refetch rate limit, completion.
+//! - [`local`]: one VM's parsed copy of the shared document, re-parsed only when it changes.
+//! - [`waiters`]: the requests a VM holds while keys are on their way, and when to wake them.
+
+pub mod fetch;
+pub mod local;
+pub mod record;
+pub mod waiters;
+
+pub use fetch::{Completion, Election, FetchError, Source, Trigger};
+pub use local::{Available, Local, Synced};
+pub use record::Record;
+pub use waiters::{SourceNow, Waiter, Waiters};
+
+#[cfg(test)]
+mod tests;
