@@ -165,7 +165,7 @@ impl Source {
         match value.as_deref().map(Doc::decode) {
             None | Some(Ok(None)) => Ok(None),
             Some(Ok(Some(doc))) => Ok(Some(doc)),
-            Some(Err(())) => Err(StoreError::Other),
+            Some(Err(_)) => Err(StoreError::Other),
         }
     }
 

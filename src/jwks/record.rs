@@ -98,19 +98,19 @@ impl Doc {
     }
 
     /// An empty value (only the format byte, written at creation) is no document yet.
-    pub fn decode(value: &[u8]) -> Result<Option<Doc>, ()> {
+    pub fn decode(value: &[u8]) -> Result<Option<Doc>, Corrupt> {
         match value {
             [FORMAT] => Ok(None),
             [FORMAT, rest @ ..] if rest.len() >= DOC_HEADER - 1 => {
-                let generation = u64::from_le_bytes(rest[..8].try_into().map_err(|_| ())?);
-                let fetched_at_ms = i64::from_le_bytes(rest[8..16].try_into().map_err(|_| ())?);
+                let generation = u64::from_le_bytes(rest[..8].try_into().map_err(|_| Corrupt)?);
+                let fetched_at_ms = i64::from_le_bytes(rest[8..16].try_into().map_err(|_| Corrupt)?);
                 Ok(Some(Doc {
                     generation,
                     fetched_at_ms,
                     bytes: rest[16..].to_vec(),
                 }))
             }
-            _ => Err(()),
+            _ => Err(Corrupt),
         }
     }
 
@@ -125,6 +125,10 @@ impl Doc {
         }
     }
 }
+
+/// A shared value that is not in this module's layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Corrupt;
 
 /// An empty document value (written when the source is created).
 pub fn empty_doc() -> Vec<u8> {
@@ -174,7 +178,7 @@ mod tests {
                 bytes: b"{\"keys\":[]}".to_vec()
             }))
         );
-        assert_eq!(Doc::decode(&[]), Err(()));
-        assert_eq!(Doc::decode(&[1, 2, 3]), Err(()));
+        assert_eq!(Doc::decode(&[]), Err(Corrupt));
+        assert_eq!(Doc::decode(&[1, 2, 3]), Err(Corrupt));
     }
 }
