@@ -86,6 +86,8 @@ pub struct Denial {
     pub challenges: Option<Vec<String>>,
     /// Further response headers (a DPoP provider's `DPoP-Nonce`).
     pub extra_headers: Vec<(&'static str, String)>,
+    /// `Retry-After` seconds (`keys_unavailable`: until the next key fetch).
+    pub retry_after: Option<u32>,
 }
 
 impl Denial {
@@ -97,6 +99,7 @@ impl Denial {
             replay: None,
             challenges: None,
             extra_headers: Vec::new(),
+            retry_after: None,
         }
     }
 }
@@ -139,6 +142,9 @@ pub fn deny_response(denial: &Denial, event_id: &EventId) -> DenyResponse {
                 headers_out.push(("www-authenticate", challenge.to_string()));
             }
         }
+    }
+    if let Some(seconds) = denial.retry_after {
+        headers_out.push(("retry-after", seconds.to_string()));
     }
     headers_out.extend(denial.extra_headers.iter().cloned());
     // The replay store (full, or etcd unreachable) usually recovers within seconds.
@@ -240,6 +246,20 @@ mod tests {
         let r = deny_response(&d, &id);
         assert_eq!(r.status, 503);
         assert_eq!(r.headers[4..], [("retry-after", "1".to_string())]);
+    }
+
+    #[test]
+    fn keys_unavailable_is_a_503_with_retry_after() {
+        let id = EventId::from_bytes([3; 16]);
+        let mut d = Denial::new(Reason::KeysUnavailable, true, Facts::default());
+        d.retry_after = Some(7);
+        let r = deny_response(&d, &id);
+        assert_eq!(r.status, 503);
+        assert_eq!(
+            r.headers[4..],
+            [("retry-after", "7".to_string())],
+            "no challenge: the caller did nothing wrong"
+        );
     }
 
     #[test]

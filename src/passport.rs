@@ -6,6 +6,7 @@ use crate::b64;
 use crate::config::Config;
 use crate::crypto::VerifyingKey;
 use crate::json;
+use crate::jwks::{KeyLookup, NoRemoteKeys, RemoteKeys};
 use crate::reason::Reason;
 use crate::signer::SignerClass;
 use serde_json::{Map, Value};
@@ -117,9 +118,20 @@ pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, Reason> {
     Ok(token)
 }
 
-/// Verifies a compact JWS passport against `config`'s trust material at `now` (Unix seconds).
-/// On failure, returns what could be read of it for the audit event.
+/// Verifies a compact JWS passport against `config`'s inline trust material at `now` (Unix
+/// seconds); issuers with remote keys answer `keys_unavailable`. On failure, returns what could
+/// be read of it for the audit event.
 pub fn verify(token: &str, config: &Config, now: i64) -> Result<Passport, (Reason, Partial)> {
+    verify_with(token, config, &NoRemoteKeys, now)
+}
+
+/// [`verify`], with the keys of issuers whose keys are fetched (DESIGN.md section 12).
+pub fn verify_with(
+    token: &str,
+    config: &Config,
+    remote: &dyn RemoteKeys,
+    now: i64,
+) -> Result<Passport, (Reason, Partial)> {
     let mut partial = Partial::default();
     let fail = |r: Reason, p: &Partial| Err((r, p.clone()));
     let mut segs = token.splitn(3, '.');
@@ -169,19 +181,21 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Passport, (Reaso
         .and_then(Value::as_str)
         .map(str::to_string);
 
-    let key = partial
-        .iss
-        .as_deref()
-        .and_then(|iss| config.issuer(iss))
-        .and_then(|issuer| issuer.key(kid));
-    let Some(key) = key else {
-        return fail(Reason::UnknownSigningKey, &partial);
+    let issuer = partial.iss.as_deref().and_then(|iss| config.issuer(iss));
+    let key = match issuer {
+        Some(issuer) if issuer.jwks.is_some() => match remote.lookup(&issuer.issuer, kid, now) {
+            KeyLookup::Found(key) => key,
+            KeyLookup::UnknownKid => return fail(Reason::UnknownSigningKey, &partial),
+            KeyLookup::Unavailable => return fail(Reason::KeysUnavailable, &partial),
+        },
+        Some(issuer) => match issuer.key(kid) {
+            Some(k) => &k.key,
+            None => return fail(Reason::UnknownSigningKey, &partial),
+        },
+        None => return fail(Reason::UnknownSigningKey, &partial),
     };
     let signing_input_len = h64.len() + 1 + p64.len();
-    if !key
-        .key
-        .verify(&token.as_bytes()[..signing_input_len], &signature)
-    {
+    if !key.verify(&token.as_bytes()[..signing_input_len], &signature) {
         return fail(Reason::InvalidPassportSignature, &partial);
     }
     // Revocation comes right after the signature (DESIGN.md section 7), before claims are

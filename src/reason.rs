@@ -11,6 +11,9 @@ pub enum Reason {
     MissingPassport,
     MalformedPassport,
     UnknownSigningKey,
+    /// The remote keys a request needs were never loaded or are past `max_stale_seconds`
+    /// (DESIGN.md section 12): the gateway's problem, never the caller's, so 503.
+    KeysUnavailable,
     InvalidPassportSignature,
     Revoked,
     InvalidPassportClaims,
@@ -63,7 +66,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every variant, in check order; used by tests and metric registration.
-    pub const ALL: [Reason; 44] = [
+    pub const ALL: [Reason; 45] = [
         Reason::BundlePolicyMissing,
         Reason::BundleRouteMissing,
         Reason::StaleBundleFailClosed,
@@ -71,6 +74,7 @@ impl Reason {
         Reason::MissingPassport,
         Reason::MalformedPassport,
         Reason::UnknownSigningKey,
+        Reason::KeysUnavailable,
         Reason::InvalidPassportSignature,
         Reason::Revoked,
         Reason::InvalidPassportClaims,
@@ -120,6 +124,7 @@ impl Reason {
             Reason::MissingPassport => "missing_passport",
             Reason::MalformedPassport => "malformed_passport",
             Reason::UnknownSigningKey => "unknown_signing_key",
+            Reason::KeysUnavailable => "keys_unavailable",
             Reason::InvalidPassportSignature => "invalid_passport_signature",
             Reason::Revoked => "revoked",
             Reason::InvalidPassportClaims => "invalid_passport_claims",
@@ -205,7 +210,7 @@ impl Reason {
             | Reason::DpopDowngrade
             | Reason::UseDpopNonce => 401,
             Reason::BodyTooLarge => 413,
-            Reason::ReplayStoreUnavailable | Reason::InternalError => 503,
+            Reason::ReplayStoreUnavailable | Reason::KeysUnavailable | Reason::InternalError => 503,
         }
     }
 }
@@ -232,11 +237,11 @@ mod tests {
                 "{c}"
             );
         }
-        assert_eq!(seen.len(), 44);
+        assert_eq!(seen.len(), 45);
     }
 
     /// DESIGN.md section 7's table, as data: every code with its status, in check order.
-    const DESIGN_TABLE: [(&str, u32); 44] = [
+    const DESIGN_TABLE: [(&str, u32); 45] = [
         ("bundle_policy_missing", 403),
         ("bundle_route_missing", 403),
         ("stale_bundle_fail_closed", 403),
@@ -244,6 +249,8 @@ mod tests {
         ("missing_passport", 401),
         ("malformed_passport", 401),
         ("unknown_signing_key", 401),
+        // Section 12: the signing key's step, when the keys are remote and not there.
+        ("keys_unavailable", 503),
         ("invalid_passport_signature", 401),
         ("revoked", 401),
         ("invalid_passport_claims", 401),

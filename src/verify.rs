@@ -8,6 +8,7 @@
 use crate::config::{Bundle, Config, Freshness, Route, Routing};
 use crate::decision::{clean_claim, Denial, Facts, Unverified};
 use crate::headers;
+use crate::jwks::{Hold, NoRemoteKeys, RemoteKeys};
 use crate::passport::{self, Passport};
 use crate::policy;
 use crate::proof;
@@ -38,6 +39,9 @@ pub enum HeadersVerdict {
     Deny(Denial),
     /// Every check on the headers passed; the decision needs the complete body.
     NeedBody(Box<Pending>),
+    /// The passport's issuer has remote keys that are not there yet (or a refetch may bring its
+    /// `kid`): hold the request, then decide it again from the start (DESIGN.md section 12).
+    AwaitKeys(Hold),
 }
 
 /// What a request that passed every header check still needs for its decision, and nothing
@@ -215,8 +219,20 @@ impl Engine {
         })
     }
 
-    /// Runs every check that needs only the request headers.
+    /// Runs every check that needs only the request headers, with inline keys only.
     pub fn check_headers(&self, req: &RequestView, now: i64) -> HeadersVerdict {
+        self.check_headers_with(req, now, &NoRemoteKeys, false)
+    }
+
+    /// [`Engine::check_headers`] with remote keys; `may_hold` allows an
+    /// [`HeadersVerdict::AwaitKeys`] answer (false when deciding a request that was held).
+    pub fn check_headers_with(
+        &self,
+        req: &RequestView,
+        now: i64,
+        remote: &dyn RemoteKeys,
+        may_hold: bool,
+    ) -> HeadersVerdict {
         let cfg = &self.config;
         let mut facts = Facts::default();
         if cfg
@@ -275,9 +291,23 @@ impl Engine {
             Ok(_) => return deny(Reason::MalformedPassport, &facts),
             Err(reason) => return deny(reason, &facts),
         };
-        let passport = match passport::verify(token, cfg, now) {
+        let passport = match passport::verify_with(token, cfg, remote, now) {
             Ok(p) => p,
             Err((reason, partial)) => {
+                let remote_issuer = partial
+                    .iss
+                    .as_deref()
+                    .filter(|iss| cfg.issuer(iss).is_some_and(|i| i.jwks.is_some()));
+                if let (Some(iss), true) = (remote_issuer, may_hold) {
+                    if let Some(hold) = remote.hold(iss, reason, now) {
+                        return HeadersVerdict::AwaitKeys(hold);
+                    }
+                }
+                let retry_after = match (reason, remote_issuer) {
+                    (Reason::KeysUnavailable, Some(iss)) => Some(remote.retry_after(iss, now)),
+                    (Reason::KeysUnavailable, None) => Some(1),
+                    _ => None,
+                };
                 if signature_verified(reason) {
                     facts.issuer = clean_claim(partial.iss);
                     facts.subject = clean_claim(partial.sub);
@@ -289,7 +319,10 @@ impl Engine {
                         partial.jti.as_deref(),
                     );
                 }
-                return deny(reason, &facts);
+                return HeadersVerdict::Deny(Denial {
+                    retry_after,
+                    ..Denial::new(reason, credential_presented, facts)
+                });
             }
         };
         facts.issuer = Some(passport.iss.clone());

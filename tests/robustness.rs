@@ -72,6 +72,8 @@ fn decide(engine: &Engine, store: &mut MemoryStore, view: &RequestView, body: &[
         HeadersVerdict::NeedBody(p) => engine.check_body(*p, body, store, NOW).is_ok(),
         HeadersVerdict::Exempt(_) => true,
         HeadersVerdict::Deny(_) => false,
+        // Inline keys only: nothing is ever held.
+        HeadersVerdict::AwaitKeys(_) => false,
     }
 }
 

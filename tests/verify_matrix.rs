@@ -41,6 +41,7 @@ impl Case {
                 .check_body(*p, body, &mut self.store, now)
                 .map(|a| a.facts.route_id.unwrap())
                 .map_err(|d| d.reason),
+            HeadersVerdict::AwaitKeys(h) => panic!("inline keys never wait: {h:?}"),
         }
     }
 

@@ -5,16 +5,22 @@
 //! - [`record`]: the two shared-data values of a source (fetch record, document).
 //! - [`fetch`]: election of the one fetcher, schedule, backoff, refetch rate limit, completion.
 //! - [`local`]: one VM's parsed copy of the shared document, re-parsed only when it changes.
+//! - [`remote`]: what the decision pipeline asks of remote keys (a trait).
+//! - [`ring`]: every source of a configuration: ticks, wake-ups, passport key lookups.
 //! - [`waiters`]: the requests a VM holds while keys are on their way, and when to wake them.
 
 pub mod fetch;
 pub mod local;
 pub mod record;
+pub mod remote;
+pub mod ring;
 pub mod waiters;
 
 pub use fetch::{Completion, Election, FetchError, Source, Trigger};
 pub use local::{Available, Local, Synced};
 pub use record::Record;
+pub use remote::{Hold, KeyLookup, NoRemoteKeys, RemoteKeys};
+pub use ring::{Ring, SourceTick};
 pub use waiters::{SourceNow, Waiter, Waiters};
 
 #[cfg(test)]

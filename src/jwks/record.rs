@@ -103,7 +103,8 @@ impl Doc {
             [FORMAT] => Ok(None),
             [FORMAT, rest @ ..] if rest.len() >= DOC_HEADER - 1 => {
                 let generation = u64::from_le_bytes(rest[..8].try_into().map_err(|_| Corrupt)?);
-                let fetched_at_ms = i64::from_le_bytes(rest[8..16].try_into().map_err(|_| Corrupt)?);
+                let fetched_at_ms =
+                    i64::from_le_bytes(rest[8..16].try_into().map_err(|_| Corrupt)?);
                 Ok(Some(Doc {
                     generation,
                     fetched_at_ms,
