@@ -11,6 +11,8 @@ pub const CAS_MISMATCH: Status = 8;
 
 pub const REQUEST_HEADERS: u32 = 0;
 pub const REQUEST_BODY: u32 = 0;
+pub const HTTP_CALL_RESPONSE_BODY: u32 = 4;
+pub const HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 pub const PLUGIN_CONFIGURATION: u32 = 7;
 pub const LOG_INFO: u32 = 2;
 pub const LOG_WARN: u32 = 3;
@@ -74,6 +76,7 @@ extern "C" {
     fn proxy_record_metric(id: u32, value: u64) -> Status;
     fn proxy_continue_stream(stream: u32) -> Status;
     fn proxy_get_status(code: *mut u32, message: *mut *mut u8, message_size: *mut usize) -> Status;
+    fn proxy_set_effective_context(context_id: u32) -> Status;
 }
 
 fn check(status: Status) -> Result<(), Status> {
@@ -212,4 +215,9 @@ pub fn grpc_status() -> Result<(u32, String), Status> {
     check(unsafe { proxy_get_status(&mut code, &mut data, &mut size) })?;
     let message = unsafe { owned(data, size) };
     Ok((code, String::from_utf8_lossy(&message).into_owned()))
+}
+
+/// Makes `context_id` the context later calls act on (a held request, from a root callback).
+pub fn set_effective_context(context_id: u32) -> Result<(), Status> {
+    check(unsafe { proxy_set_effective_context(context_id) })
 }

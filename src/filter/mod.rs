@@ -5,6 +5,7 @@
 
 mod abi;
 mod etcd;
+mod jwks;
 mod metrics;
 mod store;
 #[cfg(feature = "test-hooks")]
@@ -42,16 +43,25 @@ thread_local! {
 
 pub fn install() {
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> {
+        Box::new(Root {
+            id,
+            ..Root::default()
+        })
+    });
 }
 
 #[derive(Default)]
 struct Root {
+    id: u32,
     engine: Option<Rc<Engine>>,
     metrics: Option<Rc<Metrics>>,
     providers: Option<Rc<ProviderMetrics>>,
     live: Option<LiveCounter>,
     cluster_metrics: Option<Rc<etcd::ClusterMetrics>>,
+    /// Remote keys (DESIGN.md section 12), when some issuer has a `jwks`.
+    keys: Option<jwks::Keys>,
+    last_gauges_ms: i64,
 }
 
 impl Context for Root {
@@ -62,6 +72,18 @@ impl Context for Root {
         let _ = abi::set_tick_period_ms(0);
         true
     }
+
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body: usize,
+        _trailers: usize,
+    ) {
+        if let Some(keys) = &self.keys {
+            jwks::on_response(keys, self.id, token, body);
+        }
+    }
 }
 
 impl RootContext for Root {
@@ -71,7 +93,7 @@ impl RootContext for Root {
                 .get_or_insert_with(|| Rc::new(Metrics::define())),
         );
         match load() {
-            Ok(engine) => {
+            Ok((engine, keys)) => {
                 abi::increment_metric(metrics.config_loads, 1);
                 self.live = Some(LiveCounter::new(&engine.replay));
                 self.providers = Some(Rc::new(ProviderMetrics::define(
@@ -81,9 +103,21 @@ impl RootContext for Root {
                     self.cluster_metrics = Some(Rc::new(etcd::ClusterMetrics::define()));
                 }
                 self.engine = Some(Rc::new(engine));
+                self.keys = keys;
+                if let Some(keys) = &self.keys {
+                    jwks::tick(keys, self.id);
+                }
                 self.refresh_gauges();
-                // Gauges only; a host without timers still enforces everything.
-                let _ = abi::set_tick_period_ms(GAUGE_PERIOD_MS);
+                self.last_gauges_ms = now_ms().unwrap_or(0);
+                // Remote keys are fetched from the first tick on (this first one may find the
+                // worker's clusters not ready yet; the next retries); without them the tick is
+                // for gauges only, and a host without timers still enforces everything.
+                let period = if self.keys.is_some() {
+                    jwks::TICK_MS
+                } else {
+                    GAUGE_PERIOD_MS
+                };
+                let _ = abi::set_tick_period_ms(period);
                 true
             }
             Err(message) => {
@@ -102,6 +136,18 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        if let Some(keys) = &self.keys {
+            jwks::tick(keys, self.id);
+        }
+        // With remote keys the timer runs faster (jwks::TICK_MS); gauges, the tick counter and
+        // the suppressed-lines report keep their own period.
+        if self.keys.is_some() {
+            let Some(ms) = now_ms() else { return };
+            if ms.saturating_sub(self.last_gauges_ms) < i64::from(GAUGE_PERIOD_MS) {
+                return;
+            }
+            self.last_gauges_ms = ms;
+        }
         if let Some(metrics) = &self.metrics {
             metrics.ticked();
         }
@@ -124,17 +170,21 @@ impl RootContext for Root {
         Some(ContextType::HttpContext)
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Http {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(jwks::Stream::new(|me| Http {
+            id: context_id,
+            me,
             engine: self.engine.clone(),
             metrics: self.metrics.clone(),
             providers: self.providers.clone(),
+            keys: self.keys.clone(),
             waiting: None,
             request_id: None,
+            held: None,
             now: 0,
             cluster: None,
             cluster_metrics: self.cluster_metrics.clone(),
-        }))
+        })))
     }
 }
 
@@ -170,7 +220,7 @@ fn vm_slot() -> Option<u32> {
     })
 }
 
-fn load() -> Result<Engine, String> {
+fn load() -> Result<(Engine, Option<jwks::Keys>), String> {
     let bytes = abi::get_buffer(abi::PLUGIN_CONFIGURATION, 0, usize::MAX)
         .map_err(|s| format!("cannot read the plugin configuration (status {s})"))?;
     let config = Config::parse(&bytes).map_err(|e| e.to_string())?;
@@ -180,7 +230,14 @@ fn load() -> Result<Engine, String> {
         .replay
         .open(&mut store::HostStore)
         .map_err(|e| format!("cannot create the replay store in shared data: {e:?}"))?;
-    Ok(engine)
+    let keys = jwks::load(&engine)?;
+    Ok((engine, keys))
+}
+
+fn now_ms() -> Option<i64> {
+    abi::now_nanos()
+        .ok()
+        .and_then(|n| i64::try_from(n / 1_000_000).ok())
 }
 
 fn now_seconds() -> Option<i64> {
@@ -190,9 +247,15 @@ fn now_seconds() -> Option<i64> {
 }
 
 struct Http {
+    /// The host's context id, and a handle on this request for the root to wake it by.
+    id: u32,
+    me: std::rc::Weak<std::cell::RefCell<Http>>,
     engine: Option<Rc<Engine>>,
     metrics: Option<Rc<Metrics>>,
     providers: Option<Rc<ProviderMetrics>>,
+    keys: Option<jwks::Keys>,
+    /// A request held (paused) while the keys it needs are on their way.
+    held: Option<jwks::Held>,
     /// A request that passed every header check, waiting for its body: only what the decision
     /// still needs, never the header map.
     waiting: Option<Box<Pending>>,
@@ -264,7 +327,7 @@ impl HttpContext for Http {
             *engine.dpop_nonce_key.borrow_mut() =
                 crate::dpop::nonce::shared_key(&mut store::HostStore);
         }
-        match engine.check_headers(&request, self.now) {
+        match self.check_with_keys(&engine, &request, true) {
             HeadersVerdict::Exempt(facts) => self.allow(&facts, Some(&request), true),
             HeadersVerdict::Deny(denial) => self.deny(denial, Some(&request)),
             HeadersVerdict::NeedBody(pending) if end_of_stream => {
@@ -275,10 +338,14 @@ impl HttpContext for Http {
                 self.waiting = Some(pending);
                 Action::Pause
             }
+            HeadersVerdict::AwaitKeys(hold) => self.hold_for_keys(hold, request, end_of_stream),
         }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some(action) = self.held_body(body_size, end_of_stream) {
+            return action;
+        }
         let (Some(engine), Some(_)) = (self.engine.clone(), &self.waiting) else {
             return Action::Continue;
         };
@@ -294,6 +361,9 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_trailers(&mut self, _n: usize) -> Action {
+        if let Some(action) = self.held_trailers() {
+            return action;
+        }
         if self.waiting.is_none() {
             return Action::Continue;
         }

@@ -402,3 +402,20 @@ fn creating_again_keeps_existing_keys_and_sources_get_distinct_keys() {
     assert_ne!(other.record_key(), s.record_key());
     assert_ne!(other.doc_key(), s.doc_key());
 }
+
+#[test]
+fn failure_logs_are_rate_limited_per_kind() {
+    let cfg = crate::config::Config::parse(
+        br#"{"audience":"a","routing":{"mode":"route-id","route_id":"r"},
+             "trust_material":{"issuers":[{"issuer":"https://i","jwks":{"cluster":"c"}}]}}"#,
+    )
+    .unwrap();
+    let mut ring = Ring::new(&cfg);
+    assert!(ring.may_log(0, "status", 0));
+    assert!(!ring.may_log(0, "status", 29_999));
+    // A new kind of failure is told at once.
+    assert!(ring.may_log(0, "no_response", 30_000));
+    assert!(!ring.may_log(0, "no_response", 59_999));
+    assert!(ring.may_log(0, "no_response", 60_000));
+    assert!(!ring.may_log(1, "status", 0), "no such source");
+}

@@ -157,11 +157,13 @@ def ecds_resource(plugin_config: dict[str, Any], wasm: Path, version: str = "1")
 def bootstrap(*, upstream_port: int, plugin_config: dict[str, Any] | None, wasm: Path,
               access_log: Path, listener_port: int = 0, admin_port: int = 0,
               escaped_slashes_action: str = "REJECT_REQUEST",
-              ecds_path: Path | None = None) -> dict[str, Any]:
+              ecds_path: Path | None = None,
+              extra_clusters: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The Envoy bootstrap as a dict (written as JSON, which is also YAML). The HTTP connection
     manager is the README's deployment list; `escaped_slashes_action` other than
     REJECT_REQUEST is for tests that show the filter fails closed on its own. With `ecds_path`
-    the filter's config comes from that file through extension config discovery."""
+    the filter's config comes from that file through extension config discovery.
+    `extra_clusters` are added beside `upstream` (e.g. the JWKS server a `jwks.cluster` names)."""
     http_filters: list[dict[str, Any]] = []
     if ecds_path is not None:
         http_filters.append({"name": "proofgate", "config_discovery": {
@@ -227,7 +229,7 @@ def bootstrap(*, upstream_port: int, plugin_config: dict[str, Any] | None, wasm:
                     "endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
                                                                  "port_value": upstream_port}}},
                 }]}]},
-            }],
+            }, *copy.deepcopy(list(extra_clusters))],
         },
     }
 
@@ -615,12 +617,14 @@ def serve(plugin_config: dict[str, Any], workdir: Path, **options: Any) -> Itera
 # ---------------------------------------------------------------------------------------------
 # Config validation
 
-def validate_config(plugin_config: dict[str, Any], workdir: Path | None = None) -> tuple[bool, str]:
+def validate_config(plugin_config: dict[str, Any], workdir: Path | None = None,
+                    extra_clusters: Sequence[dict[str, Any]] = ()) -> tuple[bool, str]:
     """`envoy --mode validate` on the bootstrap with this plugin config: (ok, output)."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix="proofgate-validate-"))
     config = workdir / "envoy.yaml"
     config.write_text(json.dumps(bootstrap(upstream_port=9, plugin_config=plugin_config,
-                                           wasm=wasm_path(), access_log=workdir / "access.log"), indent=2))
+                                           wasm=wasm_path(), access_log=workdir / "access.log",
+                                           extra_clusters=extra_clusters), indent=2))
     proc = subprocess.run(
         envoy_command(config, "--mode", "validate", "--log-level", "info",
                       "--component-log-level", "wasm:info", "--base-id", str(_unique_base_id())),
@@ -652,6 +656,7 @@ STATUS_BY_REASON = {
                      "dpop_replay", "dpop_downgrade", "use_dpop_nonce"], 401),
     "body_too_large": 413,
     "replay_store_unavailable": 503,
+    "keys_unavailable": 503,
 }
 EVENT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 IDENTITY_HEADERS = ("x-trustplane-subject", "x-trustplane-issuer", "x-trustplane-trust-domain",
