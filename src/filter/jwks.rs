@@ -226,7 +226,7 @@ impl VmKeys {
                 self.log_failure(
                     index,
                     now,
-                    error.kind(),
+                    &error.to_string(),
                     &format!("{error}; failure {failures} in a row, retry in {retry_in_ms} ms, last good keys kept"),
                 );
             }
@@ -242,7 +242,7 @@ impl VmKeys {
 
     /// A rate-limited warning about source `index` (never key material: only the issuer, the
     /// URI and why).
-    fn log_failure(&mut self, index: usize, now: i64, kind: &'static str, what: &str) {
+    fn log_failure(&mut self, index: usize, now: i64, kind: &str, what: &str) {
         if !self.ring.may_log(index, kind, now) {
             return;
         }

@@ -76,19 +76,6 @@ pub enum FetchError {
     Document(&'static str),
 }
 
-impl FetchError {
-    /// A short stable name of the kind of failure (for rate-limiting log lines per kind).
-    pub const fn kind(&self) -> &'static str {
-        match self {
-            FetchError::Dispatch => "dispatch",
-            FetchError::NoResponse => "no_response",
-            FetchError::Status(_) => "status",
-            FetchError::TooLarge(_) => "too_large",
-            FetchError::Document(_) => "document",
-        }
-    }
-}
-
 impl core::fmt::Display for FetchError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {

@@ -76,7 +76,7 @@ pub struct Entry {
     /// The trust-material issuer whose keys these are.
     pub issuer: String,
     pub local: Local<IssuerKeys>,
-    last_log: Option<(&'static str, i64)>,
+    last_log: Option<(String, i64)>,
 }
 
 /// Every remote source of a configuration.
@@ -198,16 +198,16 @@ impl Ring {
             .max()
     }
 
-    /// Whether a failure of kind `kind` for source `index` may be logged now: a new kind at
-    /// once, the same kind again at most once per [`LOG_INTERVAL_MS`] per source and VM.
-    pub fn may_log(&mut self, index: usize, kind: &'static str, now_ms: i64) -> bool {
+    /// Whether failure `kind` (e.g. `status 500`) of source `index` may be logged now: a new
+    /// kind at once, the same kind again at most once per [`LOG_INTERVAL_MS`] per source and VM.
+    pub fn may_log(&mut self, index: usize, kind: &str, now_ms: i64) -> bool {
         let Some(e) = self.entries.get_mut(index) else {
             return false;
         };
-        match e.last_log {
-            Some((k, t)) if k == kind && now_ms.saturating_sub(t) < LOG_INTERVAL_MS => false,
+        match &e.last_log {
+            Some((k, t)) if k == kind && now_ms.saturating_sub(*t) < LOG_INTERVAL_MS => false,
             _ => {
-                e.last_log = Some((kind, now_ms));
+                e.last_log = Some((kind.to_string(), now_ms));
                 true
             }
         }

@@ -411,11 +411,11 @@ fn failure_logs_are_rate_limited_per_kind() {
     )
     .unwrap();
     let mut ring = Ring::new(&cfg);
-    assert!(ring.may_log(0, "status", 0));
-    assert!(!ring.may_log(0, "status", 29_999));
+    assert!(ring.may_log(0, "status 500", 0));
+    assert!(!ring.may_log(0, "status 500", 29_999));
     // A new kind of failure is told at once.
-    assert!(ring.may_log(0, "no_response", 30_000));
-    assert!(!ring.may_log(0, "no_response", 59_999));
-    assert!(ring.may_log(0, "no_response", 60_000));
-    assert!(!ring.may_log(1, "status", 0), "no such source");
+    assert!(ring.may_log(0, "status 504", 1_000));
+    assert!(!ring.may_log(0, "status 504", 30_999));
+    assert!(ring.may_log(0, "status 504", 31_000));
+    assert!(!ring.may_log(1, "status 500", 0), "no such source");
 }
