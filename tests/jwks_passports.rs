@@ -378,10 +378,18 @@ fn garbage_oversize_and_keyless_documents_are_refused_whole() {
         {"kty": "OKP", "crv": "Ed25519", "kid": "short", "x": "AAAA"},
     ]})
     .to_string();
-    let cases: [(&[u8], &str); 4] = [
-        (b"<html>", "not JSON"),
+    let no_kid =
+        json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": pub_b64(&demo_key())}]}).to_string();
+    let dup = format!(
+        r#"{{"keys": [{{"kty": "OKP", "kty": "OKP", "crv": "Ed25519", "kid": "a", "x": "{}"}}]}}"#,
+        pub_b64(&demo_key())
+    );
+    let cases: [(&[u8], &str); 6] = [
+        (b"<html>", "not strict JSON"),
+        (dup.as_bytes(), "not strict JSON"),
         (br#"{"keys": "no"}"#, "not a JWKS"),
-        (only_bad.as_bytes(), "no Ed25519 key with a kid"),
+        (only_bad.as_bytes(), "no usable key"),
+        (no_kid.as_bytes(), "no Ed25519 key with a kid"),
         (b"[]", "not a JWKS"),
     ];
     let mut now = NOW;

@@ -9,6 +9,7 @@ use super::remote::{Hold, KeyLookup, RemoteKeys};
 use super::waiters::{SourceNow, Waiters};
 use crate::config::Config;
 use crate::crypto::VerifyingKey;
+use crate::jwk::{self, PublicKey};
 use crate::reason::Reason;
 use crate::replay::{SharedStore, StoreError};
 
@@ -38,24 +39,18 @@ impl IssuerKeys {
 /// A trust-material issuer's JWKS: passports are Ed25519 (`OKP`/`Ed25519`) with a `kid`, so
 /// only such keys count; a document without one is refused whole (the last good keys stay).
 pub fn parse_issuer_keys(bytes: &[u8]) -> Result<IssuerKeys, &'static str> {
-    // INTERIM until the jwt helper's `jwk::parse_jwks` lands on main: OKP/Ed25519 entries only.
-    let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| "not JSON")?;
-    let entries = doc
-        .get("keys")
-        .and_then(serde_json::Value::as_array)
-        .ok_or("not a JWKS")?;
-    if entries.len() > 100 {
-        return Err("too many keys");
-    }
-    let keys: Vec<(String, VerifyingKey)> = entries
-        .iter()
-        .filter_map(|k| {
-            let s = |n: &str| k.get(n).and_then(serde_json::Value::as_str);
-            if s("kty") != Some("OKP") || s("crv") != Some("Ed25519") || k.get("d").is_some() {
-                return None;
-            }
-            let x = crate::b64::decode_array::<32>(s("x")?)?;
-            Some((s("kid")?.to_string(), VerifyingKey::from_bytes(&x).ok()?))
+    let set = jwk::parse_jwks(bytes).map_err(|e| match e {
+        jwk::JwksError::Json(_) => "not strict JSON",
+        jwk::JwksError::NotAJwks => "not a JWKS",
+        jwk::JwksError::TooManyKeys => "too many keys",
+        jwk::JwksError::NoUsableKey => "no usable key",
+    })?;
+    let keys: Vec<(String, VerifyingKey)> = set
+        .keys
+        .into_iter()
+        .filter_map(|k| match (k.kid, k.key) {
+            (Some(kid), PublicKey::Ed25519(key)) => Some((kid, key)),
+            _ => None,
         })
         .enumerate()
         .map(|(i, (kid, key))| match i < MAX_TABLES_PER_SOURCE {
