@@ -423,7 +423,7 @@ impl Http {
         }
         let request = held.request;
         let action = match self.check_with_keys(&engine, &request, false) {
-            HeadersVerdict::Exempt(facts) => self.allow(&facts, &request, true),
+            HeadersVerdict::Exempt(facts) => self.allow(&facts, Some(&request), true),
             HeadersVerdict::Deny(denial) => self.deny(denial, Some(&request)),
             HeadersVerdict::AwaitKeys(_) => self.deny(internal(), Some(&request)),
             HeadersVerdict::NeedBody(pending) if held.too_large => {
@@ -432,7 +432,7 @@ impl Http {
             }
             HeadersVerdict::NeedBody(pending) if held.body_done => {
                 match abi::get_buffer(abi::REQUEST_BODY, 0, held.body_size) {
-                    Ok(body) => self.finish(*pending, &request, &body),
+                    Ok(body) => self.finish(*pending, Some(&request), &body),
                     Err(_) => {
                         let denial = Denial::new(Reason::InternalError, true, pending.facts);
                         self.deny(denial, Some(&request))
@@ -441,7 +441,8 @@ impl Http {
             }
             HeadersVerdict::NeedBody(pending) => {
                 // The rest of the body arrives through the usual callbacks.
-                self.waiting = Some((pending, request));
+                self.request_id = request.text("x-request-id").map(str::to_string);
+                self.waiting = Some(pending);
                 return;
             }
         };
