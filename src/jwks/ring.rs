@@ -8,13 +8,16 @@ use super::local::{Available, Local, Synced};
 use super::remote::{Hold, KeyLookup, RemoteKeys};
 use super::waiters::{SourceNow, Waiters};
 use crate::config::Config;
-use crate::crypto::VerifyingKey;
+use crate::crypto::{TableBudget, TableWidth, VerifyingKey};
 use crate::jwk::{self, PublicKey};
 use crate::reason::Reason;
 use crate::replay::{SharedStore, StoreError};
 
-/// How many remote Ed25519 keys per source get a precomputed table (as trust-material keys do).
-pub const MAX_TABLES_PER_SOURCE: usize = 8;
+/// Memory for the precomputed tables of one source's keys (as trust-material keys have): two
+/// of the widest tables (the current key and the next one of a rotation), then narrower ones.
+pub fn table_budget() -> TableBudget {
+    TableBudget::new(2 * TableWidth::Radix256.bytes() + 2 * TableWidth::Radix16.bytes())
+}
 
 /// The Ed25519 keys of a trust-material issuer's JWKS, by `kid`.
 #[derive(Debug, Clone, Default)]
@@ -52,16 +55,25 @@ pub fn parse_issuer_keys(bytes: &[u8]) -> Result<IssuerKeys, &'static str> {
             (Some(kid), PublicKey::Ed25519(key)) => Some((kid, key)),
             _ => None,
         })
-        .enumerate()
-        .map(|(i, (kid, key))| match i < MAX_TABLES_PER_SOURCE {
-            true => (kid, key.with_table()),
-            false => (kid, key),
-        })
         .collect();
     if keys.is_empty() {
         return Err("no Ed25519 key with a kid");
     }
     Ok(IssuerKeys { keys })
+}
+
+/// [`parse_issuer_keys`], with precomputed tables for the keys within [`table_budget`]. Only for
+/// the keys a VM adopts: the fetcher's validation does not need them.
+pub fn parse_issuer_keys_with_tables(bytes: &[u8]) -> Result<IssuerKeys, &'static str> {
+    let mut budget = table_budget();
+    let parsed = parse_issuer_keys(bytes)?;
+    Ok(IssuerKeys {
+        keys: parsed
+            .keys
+            .into_iter()
+            .map(|(kid, key)| (kid, budget.assign(key)))
+            .collect(),
+    })
 }
 
 /// One remote source and this VM's view of it.
@@ -132,7 +144,7 @@ impl Ring {
         now_ms: i64,
         waiters: &Waiters,
     ) -> Vec<SourceTick> {
-        let parse = |bytes: &[u8]| parse_issuer_keys(bytes).ok();
+        let parse = |bytes: &[u8]| parse_issuer_keys_with_tables(bytes).ok();
         self.entries
             .iter_mut()
             .enumerate()
@@ -180,7 +192,7 @@ impl Ring {
         };
         let validate = |bytes: &[u8]| parse_issuer_keys(bytes).map(|_| ());
         let completion = e.source.complete(store, owner, now_ms, result, &validate)?;
-        let parse = |bytes: &[u8]| parse_issuer_keys(bytes).ok();
+        let parse = |bytes: &[u8]| parse_issuer_keys_with_tables(bytes).ok();
         e.local.sync(&e.source, store, &parse)?;
         Ok(completion)
     }

@@ -419,3 +419,34 @@ fn failure_logs_are_rate_limited_per_kind() {
     assert!(ring.may_log(0, "status 504", 31_000));
     assert!(!ring.may_log(1, "status 500", 0), "no such source");
 }
+
+#[test]
+fn adopted_keys_get_tables_within_the_budget_and_validation_builds_none() {
+    use crate::crypto::TableWidth;
+    let keys: Vec<serde_json::Value> = (1..=5u8)
+        .map(|i| {
+            let kp = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([i; 32]));
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": format!("k{i}"),
+                               "x": crate::b64::encode(&kp.pk[..])})
+        })
+        .collect();
+    let doc = serde_json::json!({ "keys": keys }).to_string();
+    let widths = |k: &ring::IssuerKeys| -> Vec<Option<TableWidth>> {
+        (1..=5)
+            .map(|i| k.find(&format!("k{i}")).unwrap().table_width())
+            .collect()
+    };
+    let adopted = ring::parse_issuer_keys_with_tables(doc.as_bytes()).unwrap();
+    assert_eq!(
+        widths(&adopted),
+        [
+            Some(TableWidth::Radix256),
+            Some(TableWidth::Radix256),
+            Some(TableWidth::Radix16),
+            Some(TableWidth::Radix16),
+            None
+        ]
+    );
+    let validated = ring::parse_issuer_keys(doc.as_bytes()).unwrap();
+    assert_eq!(widths(&validated), [None; 5]);
+}
