@@ -245,13 +245,19 @@ impl Engine {
         }
         // Section 11: with `rules`, the first matching rule says which credential is needed.
         if let Some(rules) = &cfg.rules {
-            return self.check_rules(rules, req, now);
+            return self.check_rules(rules, req, now, remote, may_hold);
         }
-        self.check_passport(req, now)
+        self.check_passport(req, now, remote, may_hold)
     }
 
     /// Sections 3-6 on the headers: route, passport, identity, policy, proof signature.
-    pub(crate) fn check_passport(&self, req: &RequestView, now: i64) -> HeadersVerdict {
+    pub(crate) fn check_passport(
+        &self,
+        req: &RequestView,
+        now: i64,
+        remote: &dyn RemoteKeys,
+        may_hold: bool,
+    ) -> HeadersVerdict {
         let cfg = &self.config;
         let credential_presented = req.first(headers::AUTHORIZATION).is_some();
         let mut facts = Facts::default();

@@ -9,6 +9,7 @@ use crate::config::{JwtProvider, ProviderKeys};
 use crate::decision::{clean_claim, Denial, Facts};
 use crate::dpop::{self, provider::PendingProof, Proven, Scheme};
 use crate::headers;
+use crate::jwks::{Hold, RemoteKeys};
 use crate::jwt::{self, Context, VerifiedToken};
 use crate::passport;
 use crate::reason::Reason;
@@ -39,6 +40,15 @@ struct Refusal {
     challenges: Option<Vec<String>>,
     /// Further response headers (a DPoP provider's `DPoP-Nonce`).
     extra_headers: Vec<(&'static str, String)>,
+    /// A passport whose remote keys are on their way (DESIGN.md section 12): hold the request.
+    hold: Option<Hold>,
+    retry_after: Option<u32>,
+}
+
+/// The remote keys a passport requirement may use, and whether it may ask to hold the request.
+struct Keys<'a> {
+    remote: &'a dyn RemoteKeys,
+    may_hold: bool,
 }
 
 impl Refusal {
@@ -48,6 +58,8 @@ impl Refusal {
             facts: Box::default(),
             challenges: None,
             extra_headers: Vec::new(),
+            hold: None,
+            retry_after: None,
         }
     }
 }
@@ -80,7 +92,10 @@ impl Engine {
         rules: &[Rule],
         req: &RequestView,
         now: i64,
+        remote: &dyn RemoteKeys,
+        may_hold: bool,
     ) -> HeadersVerdict {
+        let keys = Keys { remote, may_hold };
         let credential_presented = req.first(headers::AUTHORIZATION).is_some()
             || self.config.jwt_providers.iter().any(|p| {
                 p.token_headers()
@@ -99,7 +114,7 @@ impl Engine {
             route_id: Some(format!("rules[{index}]")),
             ..Facts::default()
         };
-        match self.requirement(&rule.requires, req, now) {
+        match self.requirement(&rule.requires, req, now, &keys) {
             Ok(None) => {
                 let mut facts = rule_facts();
                 facts.allow_detail = Some("rule_allow");
@@ -112,6 +127,9 @@ impl Engine {
                 }
                 HeadersVerdict::NeedBody(pending)
             }
+            Err(Refusal {
+                hold: Some(hold), ..
+            }) => HeadersVerdict::AwaitKeys(hold),
             Err(refusal) => {
                 let mut facts = *refusal.facts;
                 if facts.route_id.is_none() {
@@ -120,6 +138,7 @@ impl Engine {
                 let mut denial = Denial::new(refusal.reason, credential_presented, facts);
                 denial.challenges = refusal.challenges;
                 denial.extra_headers = refusal.extra_headers;
+                denial.retry_after = refusal.retry_after;
                 HeadersVerdict::Deny(denial)
             }
         }
@@ -131,20 +150,29 @@ impl Engine {
         requirement: &Requirement,
         req: &RequestView,
         now: i64,
+        keys: &Keys<'_>,
     ) -> Result<Option<Vec<Passed>>, Refusal> {
         match requirement {
             Requirement::Allow => Ok(None),
-            Requirement::Passport => match self.check_passport(req, now) {
-                HeadersVerdict::NeedBody(p) => Ok(Some(vec![Passed::Passport(p)])),
-                HeadersVerdict::Deny(d) => Err(Refusal {
-                    reason: d.reason,
-                    facts: Box::new(d.facts),
-                    challenges: d.challenges,
-                    extra_headers: d.extra_headers,
-                }),
-                // The passport pipeline never exempts once rules decided.
-                HeadersVerdict::Exempt(_) => Err(Refusal::bare(Reason::InternalError)),
-            },
+            Requirement::Passport => {
+                match self.check_passport(req, now, keys.remote, keys.may_hold) {
+                    HeadersVerdict::NeedBody(p) => Ok(Some(vec![Passed::Passport(p)])),
+                    HeadersVerdict::Deny(d) => Err(Refusal {
+                        reason: d.reason,
+                        facts: Box::new(d.facts),
+                        challenges: d.challenges,
+                        extra_headers: d.extra_headers,
+                        hold: None,
+                        retry_after: d.retry_after,
+                    }),
+                    HeadersVerdict::AwaitKeys(hold) => Err(Refusal {
+                        hold: Some(hold),
+                        ..Refusal::bare(Reason::KeysUnavailable)
+                    }),
+                    // The passport pipeline never exempts once rules decided.
+                    HeadersVerdict::Exempt(_) => Err(Refusal::bare(Reason::InternalError)),
+                }
+            }
             Requirement::Provider { provider, scopes } => self
                 .check_provider(*provider, scopes, req, now)
                 .map(|t| Some(vec![Passed::Token(Box::new(t))])),
@@ -158,20 +186,20 @@ impl Engine {
                     let chosen = jwt::unverified_issuer(token)
                         .and_then(|iss| rules::select(std::slice::from_ref(alt), &iss, self));
                     if chosen.is_some() {
-                        return self.requirement(alt, req, now);
+                        return self.requirement(alt, req, now, keys);
                     }
                 }
                 match (presented, alternatives.first()) {
                     (true, _) => Err(Refusal::bare(Reason::IssuerMismatch)),
                     // No credential at all: the first alternative's missing reason.
-                    (false, Some(first)) => self.requirement(first, req, now),
+                    (false, Some(first)) => self.requirement(first, req, now, keys),
                     (false, None) => Err(Refusal::bare(Reason::InternalError)),
                 }
             }
             Requirement::All(alternatives) => {
                 let mut passed = Vec::new();
                 for alt in alternatives {
-                    if let Some(p) = self.requirement(alt, req, now)? {
+                    if let Some(p) = self.requirement(alt, req, now, keys)? {
                         passed.extend(p);
                     }
                 }
@@ -239,6 +267,8 @@ impl Engine {
                 facts,
                 challenges: denial.challenges,
                 extra_headers: Vec::new(),
+                hold: None,
+                retry_after: None,
             }
         };
         let (scheme, token_text, header) =
@@ -277,6 +307,8 @@ impl Engine {
                         jwt::required_scopes(provider, extra_scopes)
                     )]),
                     extra_headers: Vec::new(),
+                    hold: None,
+                    retry_after: None,
                 });
             }
             Err(reason) => return Err(refuse(reason, Some(scheme), provider_facts())),
@@ -317,6 +349,8 @@ impl Engine {
                         facts,
                         challenges: denial.challenges,
                         extra_headers: denial.extra_headers,
+                        hold: None,
+                        retry_after: None,
                     });
                 }
             }
