@@ -432,3 +432,25 @@ fn a_late_response_after_the_request_gave_up_changes_only_the_keys() {
         HeadersVerdict::NeedBody(_)
     ));
 }
+
+#[test]
+fn under_rules_a_passport_requirement_holds_and_says_retry_after_too() {
+    let mut v = remote_config();
+    v["rules"] = json!([{ "match": { "prefix": "/" }, "requires": "passport" }]);
+    let engine = Engine::new(config(&v), NOW - 10);
+    let mut store = MemoryStore::default();
+    let ring = Ring::new(&engine.config);
+    ring.create(&mut store).unwrap();
+    let r = Req::get_order();
+    let h = r.sign(&claims(), &["accept", "content-type", "x-trustplane-nonce"]);
+    let view = r.view(&h);
+    let held = hold(engine.check_headers_with(&view, NOW, &ring, true));
+    assert_eq!((held.refetch, held.generation), (None, 0));
+    match engine.check_headers_with(&view, NOW, &ring, false) {
+        HeadersVerdict::Deny(d) => {
+            assert_eq!(d.reason, Reason::KeysUnavailable);
+            assert_eq!(d.retry_after, Some(1));
+        }
+        other => panic!("{other:?}"),
+    }
+}
