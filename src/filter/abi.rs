@@ -11,8 +11,6 @@ pub const CAS_MISMATCH: Status = 8;
 
 pub const REQUEST_HEADERS: u32 = 0;
 pub const REQUEST_BODY: u32 = 0;
-pub const HTTP_CALL_RESPONSE_BODY: u32 = 4;
-pub const HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 pub const PLUGIN_CONFIGURATION: u32 = 7;
 pub const LOG_INFO: u32 = 2;
 pub const LOG_WARN: u32 = 3;
