@@ -29,6 +29,10 @@ pub const fn unauthenticated(reason: Reason) -> bool {
         // Mostly decided before the signature (DESIGN.md section 13, step 2); also the rare
         // signed token whose claims have the wrong type, which is limited with them.
         Reason::MalformedToken => true,
+        // The gateway's own missing keys (DESIGN.md section 12): decided before any signature,
+        // so any caller can cause one; the JWKS warnings and `proofgate.deny.keys_unavailable`
+        // still tell operators.
+        Reason::KeysUnavailable => true,
         Reason::Revoked
         | Reason::InvalidPassportClaims
         | Reason::PassportExpired
@@ -188,6 +192,7 @@ mod tests {
                 "missing_passport",
                 "malformed_passport",
                 "unknown_signing_key",
+                "keys_unavailable",
                 "invalid_passport_signature",
                 "missing_token",
                 "malformed_token",
