@@ -104,14 +104,13 @@ impl RootContext for Root {
                 }
                 self.engine = Some(Rc::new(engine));
                 self.keys = keys;
-                if let Some(keys) = &self.keys {
-                    jwks::tick(keys, self.id);
-                }
                 self.refresh_gauges();
                 self.last_gauges_ms = now_ms().unwrap_or(0);
-                // Remote keys are fetched from the first tick on (this first one may find the
-                // worker's clusters not ready yet; the next retries); without them the tick is
-                // for gauges only, and a host without timers still enforces everything.
+                // Remote keys are fetched from the first timer tick on, never from on_configure:
+                // a callout dispatched before the cluster manager is initialised hangs until its
+                // timeout (test_a_request_arriving_during_the_first_fetch_is_held_then_allowed).
+                // Without remote keys the tick is for gauges only, and a host without timers
+                // still enforces everything.
                 let period = if self.keys.is_some() {
                     jwks::TICK_MS
                 } else {
