@@ -1,7 +1,7 @@
 """Bearer-JWT providers and per-route rules (DESIGN.md sections 11 and 13) in a real Envoy
 (`--concurrency 2`) with INLINE keys. Tokens are minted by libraries independent of proofgate:
 PyPI `PyJWT` (EdDSA, ES256, RS256, HS256) and npm `jose` (EdDSA, ES256, through
-tests/e2e/node/dpop_tool.mjs). Every tampering and claim failure gets its exact reason; the
+tests/e2e/dpop_clients.py, one node process for the session). Every tampering and claim failure gets its exact reason; the
 rules route passport, provider, allow, any and all requests."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 import harness
 import tpsign
+from dpop_clients import node
 from harness import EVENT_ID_RE, describe, expect_allow, expect_deny, header_values
-
-NODE_TOOL = Path(__file__).resolve().parent / "node" / "dpop_tool.mjs"
 
 PYJWT_ISS = "https://pyjwt.example"
 JOSE_ISS = "https://jose.example"
@@ -35,12 +33,6 @@ AUDIENCE = "inventory-service"
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def node(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = subprocess.run(["node", str(NODE_TOOL)], input=json.dumps(ops), capture_output=True,
-                         text=True, timeout=60, check=True)
-    return json.loads(out.stdout)
 
 
 # Keys made fresh for this module: PyJWT's through `cryptography`, jose's by jose itself.
