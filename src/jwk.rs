@@ -267,6 +267,16 @@ const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
 
 /// Parses one JWK object.
 pub fn parse_jwk(m: &Map<String, Value>, origin: Origin) -> Result<Jwk, Skip> {
+    parse_jwk_with(m, origin, &mut VerifyingKey::from_bytes)
+}
+
+/// [`parse_jwk`], with the Ed25519 point validation supplied by the caller: a cache of keys it
+/// validated before with [`VerifyingKey::from_bytes`] (DPoP proof keys), never anything weaker.
+pub fn parse_jwk_with(
+    m: &Map<String, Value>,
+    origin: Origin,
+    ed25519: &mut dyn FnMut(&[u8; 32]) -> Result<VerifyingKey, crate::crypto::KeyError>,
+) -> Result<Jwk, Skip> {
     let kid = match m.get("kid") {
         None => None,
         Some(Value::String(k)) if !k.is_empty() && k.len() <= MAX_KID_BYTES => Some(k.clone()),
@@ -295,7 +305,7 @@ pub fn parse_jwk(m: &Map<String, Value>, origin: Origin) -> Result<Jwk, Skip> {
                 None => return Err(Skip::BadEncoding),
             }
             let x = member::<32>(m, "x")?;
-            match VerifyingKey::from_bytes(&x) {
+            match ed25519(&x) {
                 Ok(k) => PublicKey::Ed25519(k),
                 Err(_) => return Err(Skip::WeakKey),
             }

@@ -29,6 +29,8 @@ pub struct Engine {
     /// The DPoP nonce secret, read from shared data by the shell for each request when a
     /// provider uses server nonces (section 14); `None` otherwise or when it could not be read.
     pub dpop_nonce_key: core::cell::RefCell<Option<crate::dpop::nonce::NonceKey>>,
+    /// The DPoP proof keys proven in this VM (section 14): validated once, then given a table.
+    pub dpop_keys: core::cell::RefCell<crate::dpop::key::KeyCache>,
 }
 
 /// The outcome of the headers phase.
@@ -209,6 +211,7 @@ impl Engine {
             replay,
             token_caches: core::cell::RefCell::new(token_caches),
             dpop_nonce_key: core::cell::RefCell::new(None),
+            dpop_keys: core::cell::RefCell::new(crate::dpop::key::KeyCache::default()),
         }
     }
 

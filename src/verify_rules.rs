@@ -322,6 +322,7 @@ impl Engine {
                 provider: &provider.name,
                 skew_seconds: provider.clock_skew_seconds,
                 nonce_key: nonce_key.as_ref(),
+                keys: Some(&self.dpop_keys),
                 now,
             };
             let presented = dpop::Presented {

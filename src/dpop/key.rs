@@ -5,7 +5,9 @@
 
 use crate::algs::Alg;
 use crate::b64;
+use crate::crypto::{TableWidth, VerifyingKey};
 use crate::jwk::{self, Origin, PublicKey, Skip};
+use core::cell::RefCell;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -30,11 +32,25 @@ pub enum KeyError {
 impl ProofKey {
     /// Types a `jwk` object, and returns it with its RFC 7638 thumbprint.
     pub fn from_jwk(jwk: &Map<String, Value>) -> Result<(ProofKey, String), KeyError> {
+        Self::from_jwk_cached(jwk, None)
+    }
+
+    /// [`ProofKey::from_jwk`], taking an Ed25519 key from `cache` when a proof by it passed
+    /// every check before: the same member rules apply, only the point's validation (and its
+    /// table) is reused.
+    pub fn from_jwk_cached(
+        jwk: &Map<String, Value>,
+        cache: Option<&RefCell<KeyCache>>,
+    ) -> Result<(ProofKey, String), KeyError> {
         // A proof key is never a secret: `k` is refused as a private member, like `d`.
         if jwk.contains_key("k") {
             return Err(KeyError::PrivateMember);
         }
-        let key = match jwk::parse_jwk(jwk, Origin::Remote) {
+        let mut ed25519 = |x: &[u8; 32]| match cache.and_then(|c| c.try_borrow_mut().ok()?.get(x)) {
+            Some(key) => Ok(key),
+            None => VerifyingKey::from_bytes(x),
+        };
+        let key = match jwk::parse_jwk_with(jwk, Origin::Remote, &mut ed25519) {
             Ok(parsed) => parsed.key,
             Err(Skip::PrivateMembers) => return Err(KeyError::PrivateMember),
             Err(
@@ -59,6 +75,91 @@ impl ProofKey {
     /// True only if `signature` is valid for `message` under this key with `alg`.
     pub fn verify(&self, alg: Alg, message: &[u8], signature: &[u8]) -> bool {
         self.0.verify(alg, message, signature)
+    }
+
+    /// Records in `cache` that a proof by this key passed every check (an Ed25519 key; other
+    /// kinds are not cached).
+    pub fn proven(&self, cache: Option<&RefCell<KeyCache>>) {
+        if let (PublicKey::Ed25519(key), Some(cache)) = (&self.0, cache) {
+            if let Ok(mut cache) = cache.try_borrow_mut() {
+                cache.proven(key);
+            }
+        }
+    }
+}
+
+/// The Ed25519 proof keys of clients whose proofs passed every check (each bound to a verified
+/// token's `cnf.jkt`), per VM. A client signs every request with one key, so validating its
+/// point (decompression, canonical encoding, small order, torsion: about as much work as the
+/// signature check) once is enough, and a key used again gets a radix-16 table
+/// ([`TableWidth::Radix16`], 80 KiB) that makes its signature checks faster. Only proven keys
+/// enter, so a flood of made-up keys never does; at most [`KeyCache::CAPACITY`] keys are kept,
+/// the least recently used leaving first. A linear scan over raw key bytes: no hashing that a
+/// caller could steer.
+#[derive(Debug, Clone, Default)]
+pub struct KeyCache {
+    entries: Vec<Cached>,
+    clock: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    key: VerifyingKey,
+    proven: u32,
+    last_used: u64,
+}
+
+impl KeyCache {
+    /// Keys kept per VM (and so at most 16 × 80 KiB of tables).
+    pub const CAPACITY: usize = 16;
+    /// Proofs a key must have passed before it gets its table.
+    pub const TABLE_AFTER: u32 = 2;
+
+    /// The validated key with these bytes, if a proof by it passed before.
+    pub fn get(&mut self, bytes: &[u8; 32]) -> Option<VerifyingKey> {
+        self.clock += 1;
+        let clock = self.clock;
+        let entry = self
+            .entries
+            .iter_mut()
+            .find(|e| e.key.as_bytes() == bytes)?;
+        entry.last_used = clock;
+        Some(entry.key.clone())
+    }
+
+    /// Records a proof by `key` that passed every check.
+    pub fn proven(&mut self, key: &VerifyingKey) {
+        self.clock += 1;
+        let clock = self.clock;
+        if let Some(entry) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.key.as_bytes() == key.as_bytes())
+        {
+            entry.proven = entry.proven.saturating_add(1);
+            entry.last_used = clock;
+            if entry.proven >= Self::TABLE_AFTER && !entry.key.has_table() {
+                entry.key = entry.key.clone().with_table_width(TableWidth::Radix16);
+            }
+            return;
+        }
+        if self.entries.len() >= Self::CAPACITY {
+            if let Some(oldest) = (0..self.entries.len()).min_by_key(|&i| self.entries[i].last_used)
+            {
+                self.entries.swap_remove(oldest);
+            }
+        }
+        self.entries.push(Cached {
+            key: key.clone(),
+            proven: 1,
+            last_used: clock,
+        });
+    }
+
+    /// How many keys are kept, and how many of them have a table.
+    pub fn counts(&self) -> (usize, usize) {
+        let tables = self.entries.iter().filter(|e| e.key.has_table()).count();
+        (self.entries.len(), tables)
     }
 }
 

@@ -208,6 +208,8 @@ pub struct Context<'a> {
     pub skew_seconds: i64,
     /// The shared nonce secret; required when `settings.nonce_rotate_seconds` is set.
     pub nonce_key: Option<&'a NonceKey>,
+    /// The VM's cache of proven proof keys; `None`: every key is validated afresh.
+    pub keys: Option<&'a core::cell::RefCell<key::KeyCache>>,
     pub now: i64,
 }
 
@@ -250,7 +252,9 @@ pub fn check(
         _ => return Err(invalid()),
     };
     let (key, jkt) = match header.get("jwk") {
-        Some(Value::Object(jwk)) => ProofKey::from_jwk(jwk).map_err(|_| invalid())?,
+        Some(Value::Object(jwk)) => {
+            ProofKey::from_jwk_cached(jwk, ctx.keys).map_err(|_| invalid())?
+        }
         _ => return Err(invalid()),
     };
     if !key.verify(alg, parsed.signing_input, &parsed.signature) {
@@ -320,6 +324,7 @@ pub fn check(
     if presented.cnf_jkt != Some(jkt.as_str()) {
         return Err(refuse(Reason::DpopBindingMismatch));
     }
+    key.proven(ctx.keys);
     Ok(Binding::Bound(Proven {
         jkt,
         jti: jti.to_string(),

@@ -121,6 +121,7 @@ struct Case<'a> {
     token: &'a str,
     cnf_jkt: Option<String>,
     nonce_key: Option<NonceKey>,
+    keys: Option<&'a core::cell::RefCell<key::KeyCache>>,
     now: i64,
 }
 
@@ -132,6 +133,7 @@ impl<'a> Case<'a> {
             token: TOKEN,
             cnf_jkt: Some(client.jkt()),
             nonce_key: None,
+            keys: None,
             now: NOW,
         }
     }
@@ -142,6 +144,7 @@ impl<'a> Case<'a> {
             provider: "trustline",
             skew_seconds: 30,
             nonce_key: self.nonce_key.as_ref(),
+            keys: self.keys,
             now: self.now,
         };
         let presented = Presented {
@@ -654,6 +657,7 @@ fn rfc_case(now: i64) -> Case<'static> {
         token: RFC_ACCESS_TOKEN,
         cnf_jkt: Some(RFC_KEY_JKT.into()),
         nonce_key: None,
+        keys: None,
         now,
     }
 }
@@ -783,6 +787,16 @@ fn mutated_proofs_are_always_refused() {
         let proof = client.proof(&claims());
         let replay_free = case.proof(&proof);
         assert!(replay_free.is_ok());
+        // The same mutations against a VM that already knows the key, with its table.
+        let cache = core::cell::RefCell::new(key::KeyCache::default());
+        let cached = Case {
+            keys: Some(&cache),
+            ..Case::bound(&client)
+        };
+        assert!(cached.proof(&proof).is_ok() && cached.proof(&proof).is_ok());
+        if matches!(client, Client::Ed(_)) {
+            assert_eq!(cache.borrow().counts(), (1, 1), "cached, with its table");
+        }
         let bytes = proof.as_bytes();
         for _ in 0..1500 {
             let mut m = bytes.to_vec();
@@ -795,12 +809,80 @@ fn mutated_proofs_are_always_refused() {
             if m == bytes {
                 continue;
             }
-            let result = case.run(&request("GET", vec![&m]));
-            assert!(
-                result.is_err(),
-                "mutation accepted: {}",
-                String::from_utf8_lossy(&m)
-            );
+            for c in [&case, &cached] {
+                let result = c.run(&request("GET", vec![&m]));
+                assert!(
+                    result.is_err(),
+                    "mutation accepted: {}",
+                    String::from_utf8_lossy(&m)
+                );
+            }
         }
     }
+}
+
+/// Only a key whose proof passed every check is cached; a cached key is held to every rule of
+/// the proof again (its signature, its binding), and gets its table on its second proof.
+#[test]
+fn only_proven_keys_are_cached_and_they_are_checked_as_before() {
+    let client = Client::ed(1);
+    let cache = core::cell::RefCell::new(key::KeyCache::default());
+    let with_cache = |cnf: Option<String>| Case {
+        keys: Some(&cache),
+        cnf_jkt: cnf,
+        ..Case::bound(&client)
+    };
+    // Bound to another key: the signature verified, the binding did not; nothing is kept.
+    let other = Client::ed(9);
+    let wrong = with_cache(Some(other.jkt()));
+    assert_eq!(
+        wrong.reason(&client.proof(&claims())),
+        Reason::DpopBindingMismatch
+    );
+    assert_eq!(cache.borrow().counts(), (0, 0));
+    // Proven once: kept without a table; twice: with one.
+    let right = with_cache(Some(client.jkt()));
+    assert!(right.proof(&client.proof(&claims())).is_ok());
+    assert_eq!(cache.borrow().counts(), (1, 0));
+    assert!(right.proof(&client.proof(&claims())).is_ok());
+    assert_eq!(cache.borrow().counts(), (1, 1));
+    // The cached key still refuses what it refused before.
+    assert_eq!(
+        wrong.reason(&client.proof(&claims())),
+        Reason::DpopBindingMismatch
+    );
+    let forged = client.proof(&claims());
+    let (head, _) = forged.rsplit_once('.').unwrap();
+    let zero_sig = format!("{head}.{}", b64::encode(&[0u8; 64]));
+    assert_eq!(right.reason(&zero_sig), Reason::InvalidDpopProof);
+    let private = with(client.jwk(), "d", json!(b64::encode(&[1u8; 32])));
+    let header = with(client.header(), "jwk", private);
+    assert_eq!(
+        right.reason(&client.proof_with(&header, &claims())),
+        Reason::InvalidDpopProof
+    );
+}
+
+/// At most `CAPACITY` keys, the least recently used leaving first.
+#[test]
+fn the_key_cache_keeps_the_most_recently_used_keys() {
+    let mut cache = key::KeyCache::default();
+    let keys: Vec<crate::crypto::VerifyingKey> = (1..=key::KeyCache::CAPACITY as u8 + 1)
+        .map(|seed| {
+            let kp = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([seed; 32]));
+            crate::crypto::VerifyingKey::from_bytes(&kp.pk.as_ref().try_into().unwrap()).unwrap()
+        })
+        .collect();
+    for k in &keys[..key::KeyCache::CAPACITY] {
+        cache.proven(k);
+    }
+    // The first key is used again, so the second is now the least recently used.
+    assert!(cache.get(keys[0].as_bytes()).is_some());
+    cache.proven(&keys[key::KeyCache::CAPACITY]);
+    assert_eq!(cache.counts(), (key::KeyCache::CAPACITY, 0));
+    assert!(cache.get(keys[1].as_bytes()).is_none());
+    assert!(cache.get(keys[0].as_bytes()).is_some());
+    assert!(cache
+        .get(keys[key::KeyCache::CAPACITY].as_bytes())
+        .is_some());
 }
