@@ -47,6 +47,9 @@ STRETCH_RATIO = 0.90
 POST_TARGET = "/v1/orders"
 JWT_ISSUER = "https://issuer.example/bench-jwt"
 JWT_AUDIENCE = "orders-api"
+DPOP_ISSUER = "https://issuer.example/bench-dpop"
+# Issue 10's target for the DPoP row (EdDSA token, cache on, + EdDSA proof) against jwt_authn.
+DPOP_TARGET_RATIO = 0.6
 
 _children: list[subprocess.Popen[Any]] = []
 
@@ -104,6 +107,76 @@ def make_jwt_material(count: int) -> tuple[str, list[str]]:
         unsigned = f"{header}.{b64url(json.dumps(claims, separators=(',', ':')).encode())}"
         tokens.append(f"{unsigned}.{b64url(key.sign(unsigned.encode()))}")
     return json.dumps(jwks), tokens
+
+
+class DpopClient:
+    """An EdDSA DPoP client (RFC 9449) for the DPoP row, made with `cryptography` like the
+    jwt_authn tokens: a DPoP-bound access token (`cnf.jkt`) signed by its own EdDSA issuer key, and
+    a fresh EdDSA proof per request (a proof is single-use: its jti is consumed), minted in
+    batches right before the run that sends them."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        raw = lambda k: k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)  # noqa: E731
+        issuer, self._client = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+        self.issuer_jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw(issuer)),
+                           "kid": "bench-dpop-1", "alg": "EdDSA", "use": "sig"}
+        client_jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw(self._client))}
+        # RFC 7638: the required members in lexicographic order, no whitespace.
+        jkt = b64url(hashlib.sha256(json.dumps(
+            {k: client_jwk[k] for k in ("crv", "kty", "x")}, separators=(",", ":")).encode()).digest())
+        header = b64url(json.dumps({"alg": "EdDSA", "kid": "bench-dpop-1", "typ": "at+jwt"},
+                                   separators=(",", ":")).encode())
+        now = int(time.time())
+        claims = {"iss": DPOP_ISSUER, "sub": "bench-caller", "aud": JWT_AUDIENCE, "iat": now,
+                  "exp": now + 3 * 3600, "jti": f"bench-dpop-{os.urandom(6).hex()}",
+                  "cnf": {"jkt": jkt}}
+        unsigned = f"{header}.{b64url(json.dumps(claims, separators=(',', ':')).encode())}"
+        self.token = f"{unsigned}.{b64url(issuer.sign(unsigned.encode()))}"
+        self._ath = b64url(hashlib.sha256(self.token.encode()).digest())
+        self._proof_header = b64url(json.dumps({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": client_jwk},
+                                               separators=(",", ":")).encode())
+
+    def mint(self, path: Path, count: int, authority: str, procs: int) -> float:
+        """`count` request lines, each a GET with the token and its own fresh proof (iat now),
+        split over `procs` processes. Returns the seconds it took."""
+        from concurrent.futures import ProcessPoolExecutor
+        from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption,
+                                                                  PrivateFormat)
+
+        t0 = time.monotonic()
+        seed = self._client.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        htu = f"http://{authority}{GET_TARGET}"
+        head = [("Host", authority), ("Authorization", f"DPoP {self.token}")]
+        per = [count // procs + (1 if i < count % procs else 0) for i in range(procs)]
+        jobs = [(seed, self._proof_header, self._ath, htu, head, n, path.with_suffix(f".part{i}"))
+                for i, n in enumerate(per) if n > 0]
+        with ProcessPoolExecutor(len(jobs)) as pool:
+            parts = list(pool.map(_mint_part, jobs))
+        with open(path, "wb") as dst:
+            for part in parts:
+                dst.write(part.read_bytes())
+                part.unlink()
+        return time.monotonic() - t0
+
+
+def _mint_part(job: tuple[bytes, str, str, str, list[tuple[str, str]], int, Path]) -> Path:
+    """One process's share of DpopClient.mint: `count` proofs, each with its own random jti."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    seed, proof_header, ath, htu, head, count, out = job
+    key = Ed25519PrivateKey.from_private_bytes(seed)
+    prefix = os.urandom(8).hex()
+    with open(out, "w") as dst:
+        for i in range(count):
+            claims = {"jti": f"{prefix}-{i}", "htm": "GET", "htu": htu, "iat": int(time.time()),
+                      "ath": ath}
+            unsigned = f"{proof_header}.{b64url(json.dumps(claims, separators=(',', ':')).encode())}"
+            proof = f"{unsigned}.{b64url(key.sign(unsigned.encode()))}"
+            dst.write(req_line("GET", GET_TARGET, "", head + [("DPoP", proof)]) + "\n")
+    return out
 
 
 def sign_requests(path: Path, count: int, method: str, authority: str, body: str,
@@ -194,6 +267,21 @@ def jwt_provider_plugin(jwks: str, cache_entries: int) -> dict[str, Any]:
                            "keys": json.loads(jwks)["keys"], "algorithms": ["EdDSA"],
                            "cache": {"max_entries": cache_entries}}],
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "bench"}}],
+    }
+
+
+def dpop_provider_plugin(client: DpopClient, max_entries: int) -> dict[str, Any]:
+    """proofgate as a DPoP gateway (issue 10): one provider with `dpop: required`, EdDSA tokens
+    and proofs, the verified-token cache on; every proof's jti consumed in the replay store."""
+    return {
+        "jwt_providers": [{"name": "bench-dpop", "issuer": DPOP_ISSUER, "audiences": [JWT_AUDIENCE],
+                           "keys": [client.issuer_jwk], "algorithms": ["EdDSA"],
+                           "cache": {"max_entries": 4096}, "dpop": "required",
+                           "dpop_algorithms": ["EdDSA"]}],
+        # /healthz: what requests.lua sends when a set runs out ("stop" mode).
+        "rules": [{"match": {"prefix": "/healthz"}, "requires": "allow"},
+                  {"match": {"prefix": "/"}, "requires": {"provider": "bench-dpop"}}],
+        "replay": {"max_entries": max_entries},
     }
 
 
@@ -459,37 +547,71 @@ def run_proofgate(args: argparse.Namespace, name: str, label: str, method: str, 
                   work: Path, overrides: dict[str, Any] | None = None,
                   fixed_rate: float | None = None) -> dict[str, Any]:
     """Passport + transcript-v1 proof, replay on: every request freshly signed, each sent once."""
-    log(f"{name}: {label}")
     plugin = demo_plugin_config()
     plugin["replay"] = {"max_entries": args.bench_max_entries}
     plugin.update(overrides or {})
     plugin.update(json.loads(args.plugin_override))
-    cfg = bootstrap(args.port, args.admin_port, [wasm_filter(args.wasm, plugin)])
     authority = f"127.0.0.1:{args.port}"
     signing: list[tuple[int, float]] = []
 
-    def sign(tag: str, count: int) -> Path:
-        path = work / f"{name}-{tag}.reqs"
+    def sign(path: Path, count: int) -> None:
         secs = sign_requests(path, count, method, authority, body, args.sign_procs)
         signing.append((count, secs))
         log(f"  signed {count} {method} requests in {secs:.1f} s ({count / secs:.0f}/s, "
             f"{args.sign_procs} processes)")
+
+    res = run_single_use(args, name, label, method, plugin, work, sign, fixed_rate)
+    res["signing"] = signing
+    return res
+
+
+def run_dpop(args: argparse.Namespace, name: str, label: str, work: Path,
+             fixed_rate: float | None = None) -> dict[str, Any]:
+    """A DPoP-bound EdDSA token (cache on) with a fresh EdDSA proof per request, each sent once."""
+    client = DpopClient()
+    authority = f"127.0.0.1:{args.port}"
+    minting: list[tuple[int, float]] = []
+
+    def mint(path: Path, count: int) -> None:
+        secs = client.mint(path, count, authority, args.sign_procs)
+        minting.append((count, secs))
+        log(f"  minted {count} DPoP proofs in {secs:.1f} s ({count / secs:.0f}/s, "
+            f"{args.sign_procs} processes)")
+
+    plugin = dpop_provider_plugin(client, args.bench_max_entries)
+    res = run_single_use(args, name, label, "GET", plugin, work, mint, fixed_rate)
+    res["minting"] = minting
+    return res
+
+
+def run_single_use(args: argparse.Namespace, name: str, label: str, method: str,
+                   plugin: dict[str, Any], work: Path, make: Any,
+                   fixed_rate: float | None) -> dict[str, Any]:
+    """A configuration whose requests are single-use (passport jtis, DPoP proofs): `make(path,
+    count)` writes `count` fresh request lines right before the run that sends them, and each
+    is sent once."""
+    log(f"{name}: {label}")
+    cfg = bootstrap(args.port, args.admin_port, [wasm_filter(args.wasm, plugin)])
+
+    def fresh(tag: str, count: int) -> Path:
+        path = work / f"{name}-{tag}.reqs"
+        make(path, count)
         return path
 
     # Warm-up, which also estimates saturation to size the next set. "stop" mode: if the set
     # runs out it stops (sending the exempt /healthz) instead of replaying a jti.
-    warm_file = sign("warm", args.warmup_requests)
+    warm_file = fresh("warm", args.warmup_requests)
     with Envoy(args, name, cfg) as envoy:
         warm = measure(args, envoy, warm_file, duration=args.warmup, mode="stop")
         log(f"  warm-up   {fmt_run(warm)}{'  (set ran out)' if warm['exhausted'] else ''}")
         est = warm["used"] / args.warmup * (1.5 if warm["exhausted"] else 1.0)
         n_sat = int(est * args.duration * 1.6) + 3000
-        sat_file = sign("sat", n_sat)
+        sat_file = fresh("sat", n_sat)
         sat = measure(args, envoy, sat_file, duration=args.duration, mode="strict")
         log(f"  saturated {fmt_run(sat)}  (used {sat['used']} of {n_sat})")
         rate = max(100.0, fixed_rate or sat["rps"] / 2)
         n_fix = int(rate * (args.fixed_warmup + args.fixed_duration) * 1.15) + 1000
-        fix_file = sign("fixed", n_fix)
+        fix_file = fresh("fixed", n_fix)
         fw = measure(args, envoy, fix_file, duration=args.fixed_warmup, rate=rate, mode="strict")
         fixed = measure(args, envoy, fix_file, duration=args.fixed_duration, offset=fw["used"],
                         rate=rate, mode="strict")
@@ -500,7 +622,7 @@ def run_proofgate(args: argparse.Namespace, name: str, label: str, method: str, 
     for f in (warm_file, sat_file, fix_file):
         f.unlink(missing_ok=True)
     return {"name": name, "label": label, "method": method, "sat": sat, "fixed": fixed,
-            "warmup": warm, "signing": signing, "log_problems": problems[:20],
+            "warmup": warm, "log_problems": problems[:20],
             "replay_entries_after": gauges.get("wasmcustom.proofgate.replay.entries"),
             "vm_memory_after": gauges.get("wasmcustom.proofgate.vm.memory_bytes")}
 
@@ -745,6 +867,26 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
                 f"{100 * r:.0f}% — {verdict}; {stretch}. By CPU per request: {100 * r_cpu:.0f}% "
                 f"({jwt['sat']['cpu_us_per_req']:.0f} µs for jwt_authn, "
                 f"{c['sat']['cpu_us_per_req']:.0f} µs for proofgate).")
+    dpop = cfgs.get("f-proofgate-dpop")
+    bearer = cfgs.get("e-proofgate-jwt")
+    if dpop and jwt:
+        # Issue 10: >= 0.6x jwt_authn (which checks one signature and no proof).
+        r = dpop["sat"]["rps"] / jwt["sat"]["rps"]
+        r_cpu = jwt["sat"]["cpu_us_per_req"] / dpop["sat"]["cpu_us_per_req"]
+        verdict = "met" if r >= DPOP_TARGET_RATIO else (
+            f"**missed** by {100 * (DPOP_TARGET_RATIO - r):.0f} percentage points")
+        add(f"- DPoP (EdDSA token, cache on, + EdDSA proof) ≥ {DPOP_TARGET_RATIO:.1f}× jwt_authn's "
+            f"req/s: {r:.2f}× ({dpop['sat']['rps']:,.0f} vs {jwt['sat']['rps']:,.0f} req/s) — "
+            f"{verdict}. By CPU per request: {r_cpu:.2f}× ({jwt['sat']['cpu_us_per_req']:.0f} µs "
+            f"for jwt_authn, {dpop['sat']['cpu_us_per_req']:.0f} µs for proofgate DPoP).")
+    if dpop and bearer:
+        add(f"  - What the proof costs: the same provider without DPoP (the (e) cache-on row, a "
+            f"plain Bearer token) took {bearer['sat']['cpu_us_per_req']:.0f} µs of Envoy CPU per "
+            f"request, with the proof {dpop['sat']['cpu_us_per_req']:.0f} µs "
+            f"(+{dpop['sat']['cpu_us_per_req'] - bearer['sat']['cpu_us_per_req']:.0f} µs: one "
+            "Ed25519 verification with a key seen for the first time, the proof's JSON, the "
+            "RFC 7638 thumbprint, `ath`, and the jti consumed in shared data); req/s "
+            f"{dpop['sat']['rps'] / bearer['sat']['rps']:.2f}× the bearer row's.")
     for method, c in pg.items():
         ref = refs.get(c["name"])
         if ref:
@@ -834,6 +976,17 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
         f"{args.jwt_tokens} distinct-token run (cycled) confirms that, and the "
         "`jwt_cache_config` run (same single token, cache size 1024) shows a cached token.")
     add("- **(c) proofgate bearer JWT**: not implemented yet, so not measured.")
+    mints = [(cnt, secs) for c in data["configs"] for cnt, secs in c.get("minting", [])]
+    if mints:
+        add("- **(f) proofgate DPoP**: one provider with `dpop: \"required\"`, EdDSA only, "
+            "verified-token cache on (4,096), `replay.max_entries` as for (d). One EdDSA access "
+            "token bound to the client key (`cnf.jkt`), sent as `Authorization: DPoP`; every "
+            "request carries its own EdDSA proof (`typ dpop+jwt`, `jwk`, `jti`, `htm`, `htu`, "
+            "`iat`, `ath`), made with `cryptography` right before the run that sends it and sent "
+            f"once, as (d)'s requests are: {sum(c for c, _ in mints):,} proofs minted at "
+            f"{min(c / s for c, s in mints if s > 0):,.0f}–{max(c / s for c, s in mints if s > 0):,.0f}"
+            f"/s with {args.sign_procs} processes. A proof is good for 60 s (`dpop_max_age_seconds`), longer than "
+            "any one set lives.")
     add(f"- **(d) proofgate passport + transcript-v1 proof**: the plugin JSON of "
         "`envoy/envoy.yaml` unchanged except `replay.max_entries`, with `fail_open: false` and "
         "`allow_on_headers_stop_iteration: true`. Every request is signed by "
@@ -1035,7 +1188,7 @@ def write_svg(data: dict[str, Any]) -> None:
 
 
 def family_color(name: str) -> str:
-    return {"a": "#8c8c8c", "b": "#3b6fb6", "d": "#c8553d"}.get(name[:1], "#555")
+    return {"a": "#8c8c8c", "b": "#3b6fb6", "d": "#c8553d", "f": "#8e5bb5"}.get(name[:1], "#555")
 
 
 def nice_step(raw: float) -> float:
@@ -1072,7 +1225,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--sign-procs", type=int, default=max(1, os.cpu_count() or 1))
     p.add_argument("--only", default="", help="comma-separated config names, for debugging: "
                    "a-floor-get, a-floor-post, b-jwt-authn, b-jwt-authn-distinct, "
-                   "b-jwt-authn-cached, e-proofgate-jwt, e-proofgate-jwt-nocache, d-proofgate-get, "
+                   "b-jwt-authn-cached, e-proofgate-jwt, e-proofgate-jwt-nocache, "
+                   "f-proofgate-dpop, d-proofgate-get, "
                    "d-proofgate-get-quiet, d-proofgate-post, "
                    "memory, floor-ref "
                    "(writes bench/out/only/, not RESULTS.md)")
@@ -1142,6 +1296,15 @@ def main(argv: list[str]) -> int:
                 res = run_static(args, name, label, filters, file, method)
                 res["short"] = short
                 data["configs"].append(res)
+        if want("f-proofgate-dpop"):
+            # Issue 10: DPoP-bound token (cache on) + a fresh proof per request, beside the
+            # bearer row (e) and jwt_authn (b) of the same run.
+            jwt = jwt_reference(data["configs"])
+            res = run_dpop(args, "f-proofgate-dpop", "(f) proofgate JWT provider EdDSA + DPoP "
+                           "proof EdDSA, one token, GET, token cache on", work,
+                           fixed_rate=jwt["sat"]["rps"] / 2 if jwt else None)
+            res["short"] = "proofgate DPoP"
+            data["configs"].append(res)
         for name, label, short, method, b, overrides in [
             ("d-proofgate-get", "(d) proofgate passport+proof, GET", "proofgate GET", "GET", "", {}),
             # The hot-path setting the README offers: no audit line for allows (denies still log).
