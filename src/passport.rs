@@ -4,7 +4,7 @@
 
 use crate::b64;
 use crate::config::Config;
-use crate::crypto::VerifyingKey;
+use crate::crypto::{self, Decided, VerifyingKey};
 use crate::json;
 use crate::jwks::{KeyLookup, NoRemoteKeys, RemoteKeys};
 use crate::reason::Reason;
@@ -30,6 +30,18 @@ pub struct Passport {
     pub cnf_key: VerifyingKey,
     pub ctx: Option<Value>,
     pub provenance: Option<Value>,
+    /// The request proof's signature, when it was checked together with this passport's
+    /// ([`verify_with_proof`]): reused only for exactly the same key, digest and signature.
+    pub proof_signature: Option<Decided>,
+}
+
+/// The request proof's signature inputs, read from the proof headers before the passport is
+/// verified, so both signatures share one field inversion (issue 12). A hint only: the proof
+/// step reads its headers again and decides on what it reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofAhead {
+    pub digest: [u8; 32],
+    pub signature: [u8; 64],
 }
 
 /// What was learnt of a passport before it failed, for audit events.
@@ -122,15 +134,21 @@ pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, Reason> {
 /// seconds); issuers with remote keys answer `keys_unavailable`. On failure, returns what could
 /// be read of it for the audit event.
 pub fn verify(token: &str, config: &Config, now: i64) -> Result<Passport, (Reason, Partial)> {
-    verify_with(token, config, &NoRemoteKeys, now)
+    verify_with(token, config, &NoRemoteKeys, now, None)
 }
 
-/// [`verify`], with the keys of issuers whose keys are fetched (DESIGN.md section 12).
+/// [`verify`], with the keys of issuers whose keys are fetched (DESIGN.md section 12), and with
+/// the request proof's signature checked alongside the passport's when its `cnf` key is trust
+/// material with a precomputed table: the proof's verdict is kept in
+/// [`Passport::proof_signature`] and used only if the passport verifies. It reads `cnf` before
+/// the passport's signature is known, but only to pick one of the configuration's own keys, so a
+/// forged passport costs at most one more table-path verification, never a key decompression.
 pub fn verify_with(
     token: &str,
     config: &Config,
     remote: &dyn RemoteKeys,
     now: i64,
+    proof: Option<&ProofAhead>,
 ) -> Result<Passport, (Reason, Partial)> {
     let mut partial = Partial::default();
     let fail = |r: Reason, p: &Partial| Err((r, p.clone()));
@@ -194,8 +212,20 @@ pub fn verify_with(
         },
         None => return fail(Reason::UnknownSigningKey, &partial),
     };
-    let signing_input_len = h64.len() + 1 + p64.len();
-    if !key.verify(&token.as_bytes()[..signing_input_len], &signature) {
+    let signing_input = &token.as_bytes()[..h64.len() + 1 + p64.len()];
+    let ahead = proof.and_then(|p| Some((p, precomputed_cnf_key(&claims, config)?)));
+    let (valid, proof_signature) = match ahead {
+        Some((p, cnf)) => {
+            let [passport_ok, proof_ok] = crypto::verify_pair(
+                (key, signing_input, &signature),
+                (cnf, &p.digest, &p.signature),
+            );
+            let decided = Decided::new(cnf, &p.digest, &p.signature, proof_ok);
+            (passport_ok, Some(decided))
+        }
+        None => (key.verify(signing_input, &signature), None),
+    };
+    if !valid {
         return fail(Reason::InvalidPassportSignature, &partial);
     }
     // Revocation comes right after the signature (DESIGN.md section 7), before claims are
@@ -216,7 +246,10 @@ pub fn verify_with(
     }
 
     let passport = match validate_claims(kid, claims, config) {
-        Some(p) => p,
+        Some(p) => Passport {
+            proof_signature,
+            ..p
+        },
         None => return fail(Reason::InvalidPassportClaims, &partial),
     };
     check_time(&passport, config, now).map_err(|r| (r, partial))?;
@@ -261,7 +294,15 @@ fn validate_claims(kid: &str, c: RawClaims, config: &Config) -> Option<Passport>
         cnf_key,
         ctx: c.ctx,
         provenance: c.provenance,
+        proof_signature: None,
     })
+}
+
+/// The trust-material key (one with a precomputed table) that `cnf.public_key_b64url` names, read
+/// the way [`validate_claims`] reads it; `None` for any other key or a malformed claim.
+fn precomputed_cnf_key<'c>(claims: &RawClaims, config: &'c Config) -> Option<&'c VerifyingKey> {
+    let text = claim_str(claims.cnf.as_ref()?.as_object()?.get("public_key_b64url"))?;
+    config.precomputed_key(&b64::decode_array::<32>(&text)?)
 }
 
 fn claim_str(v: Option<&Value>) -> Option<String> {

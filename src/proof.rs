@@ -7,7 +7,7 @@
 use crate::b64;
 use crate::config::Config;
 use crate::headers;
-use crate::passport::Passport;
+use crate::passport::{Passport, ProofAhead};
 use crate::query;
 use crate::reason::Reason;
 use crate::request::RequestView;
@@ -52,6 +52,20 @@ impl<'a> ProofHeaders<'a> {
     }
 }
 
+/// The proof's digest and signature if its headers are present and well formed, read ahead for
+/// [`crate::passport::verify_with_proof`]; `None` leaves every decision to [`verify_headers`].
+pub fn read_ahead(req: &RequestView) -> Option<ProofAhead> {
+    let h = ProofHeaders::read(req).ok()?;
+    Some(ProofAhead {
+        digest: std::str::from_utf8(h.transcript_sha256)
+            .ok()
+            .and_then(transcript::parse_hex32)?,
+        signature: std::str::from_utf8(h.proof)
+            .ok()
+            .and_then(b64::decode_array::<64>)?,
+    })
+}
+
 /// What the headers proved: the passport's `cnf` key signed this digest, and the transcript
 /// rebuilt from the request as received (with the body hash the caller claims) has that digest.
 /// Only the comparison of the body with `body_sha256` is left for when the body is complete.
@@ -83,7 +97,11 @@ pub fn verify_headers(
         .ok()
         .and_then(b64::decode_array::<64>)
         .ok_or(Reason::InvalidRequestProof)?;
-    if !passport.cnf_key.verify(&claimed, &signature) {
+    let valid = match &passport.proof_signature {
+        Some(decided) => decided.verify(&passport.cnf_key, &claimed, &signature),
+        None => passport.cnf_key.verify(&claimed, &signature),
+    };
+    if !valid {
         return Err(Reason::InvalidRequestProof);
     }
 

@@ -300,7 +300,8 @@ impl Engine {
             Ok(_) => return deny(Reason::MalformedPassport, &facts),
             Err(reason) => return deny(reason, &facts),
         };
-        let passport = match passport::verify_with(token, cfg, remote, now) {
+        let ahead = proof::read_ahead(req);
+        let passport = match passport::verify_with(token, cfg, remote, now, ahead.as_ref()) {
             Ok(p) => p,
             Err((reason, partial)) => {
                 let remote_issuer = partial

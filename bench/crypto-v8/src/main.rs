@@ -30,12 +30,21 @@ fn main() {
     let narrow = plain.clone().with_table_width(TableWidth::Radix16);
     let narrow_build = t.elapsed();
 
-    let cases: [(&str, &dyn Fn() -> bool); 5] = [
+    let pair = || proofgate::crypto::verify_pair((&wide, &msg, &sig), (&wide, &msg, &sig));
+    let cases: [(&str, &dyn Fn() -> bool); 7] = [
         ("ed25519-compact verify", &|| compact.verify(msg, &compact_sig).is_ok()),
         ("ed25519-dalek verify_strict", &|| dalek.verify_strict(&msg, &dalek_sig).is_ok()),
         ("proofgate seam, variable-base (keys without a table)", &|| plain.verify(&msg, &sig)),
         ("proofgate seam, radix-256 key table (640 KiB)", &|| wide.verify(&msg, &sig)),
         ("proofgate seam, radix-16 key table (80 KiB)", &|| narrow.verify(&msg, &sig)),
+        // A passport + proof request's two signatures: one after the other (two field
+        // inversions), and as one pair (one inversion); per pair, so compare with each other.
+        ("two radix-256 verifications, one after the other (per pair)", &|| {
+            wide.verify(&msg, &sig) && wide.verify(&msg, &sig)
+        }),
+        ("two radix-256 verifications as one pair, `verify_pair` (per pair)", &|| {
+            pair() == [true, true]
+        }),
     ];
     // Interleaved rounds, median per backend: V8 tiering and a shared host drift over seconds,
     // and interleaving spreads that drift over every backend alike.
