@@ -2,6 +2,7 @@
 //! theirs must carry. Every problem is refused at load with its JSON path; inline keys that would
 //! be skipped in a fetched JWKS are errors here (an operator's typo must not silently drop a key).
 
+use super::jwks::{self as jwks_config, JwksConfig};
 use super::reader::{self, Node, Obj, Result};
 use crate::algs::Alg;
 use crate::crypto::TableBudget;
@@ -30,6 +31,9 @@ pub struct ClaimToHeader {
 pub enum ProviderKeys {
     /// `keys`: parsed at load, never change.
     Inline(KeySet),
+    /// `jwks`: fetched through an Envoy cluster (DESIGN.md section 12); the shell's key ring
+    /// holds them, the pipeline asks for them through `jwks::RemoteKeys`.
+    Remote(JwksConfig),
 }
 
 /// A validated JWT provider.
@@ -165,10 +169,20 @@ fn parse_provider(n: &Node<'_>, budget: &mut TableBudget) -> Result<JwtProvider>
     let keys = match (obj.raw("keys"), obj.raw("jwks")) {
         (Some(_), Some(_)) => return obj.err("jwks", "give either keys or jwks, not both"),
         (None, None) => return obj.err("keys", "is required (or jwks)"),
-        (None, Some(_)) => return obj.err(
-            "jwks",
-            "remote JWKS for jwt_providers is not available in this build; list the keys inline",
-        ),
+        (None, Some(_)) => {
+            // A fetched JWKS never supplies oct (HMAC) keys (section 12): HS256 would be a
+            // dead algorithm, or worse, an invitation to try a public key as a secret.
+            if let Some(i) = algorithms.iter().position(|a| *a == Alg::HS256) {
+                return obj.err(
+                    &format!("algorithms[{i}]"),
+                    "HS256 is not allowed with jwks: oct (HMAC) keys are accepted only inline in keys",
+                );
+            }
+            match obj.child("jwks", |n| jwks_config::parse(&n, &issuer))? {
+                Some(c) => ProviderKeys::Remote(c),
+                None => return obj.err("jwks", "must be an object"),
+            }
+        }
         (Some(_), None) => ProviderKeys::Inline(inline_keys(&obj, &algorithms, budget)?),
     };
     let from_headers = obj

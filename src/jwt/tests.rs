@@ -92,7 +92,9 @@ fn check_with(
     now: i64,
 ) -> Result<VerifiedToken, Reason> {
     let p = &cfg.jwt_providers[0];
-    let ProviderKeys::Inline(keys) = &p.keys;
+    let ProviderKeys::Inline(keys) = &p.keys else {
+        panic!("inline keys expected")
+    };
     let ctx = Context {
         provider: p,
         keys,
@@ -245,7 +247,9 @@ fn keys_and_signatures() {
 fn revocations_follow_the_signature() {
     let cfg = config_with(provider_json());
     let p = &cfg.jwt_providers[0];
-    let ProviderKeys::Inline(keys) = &p.keys;
+    let ProviderKeys::Inline(keys) = &p.keys else {
+        panic!("inline keys expected")
+    };
     let run = |revocations: &[Revocation], claims: &Value| {
         let ctx = Context {
             provider: p,
@@ -450,7 +454,9 @@ fn rule_scopes_add_to_the_providers() {
 fn cache_skips_only_the_signature() {
     let cfg = config_with(provider_json());
     let p = &cfg.jwt_providers[0];
-    let ProviderKeys::Inline(keys) = &p.keys;
+    let ProviderKeys::Inline(keys) = &p.keys else {
+        panic!("inline keys expected")
+    };
     let mut cache = TokenCache::new(2);
     cache.sync_generation(1);
     let run = |token: &str, now: i64, revocations: &[Revocation], cache: &mut TokenCache| {
