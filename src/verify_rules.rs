@@ -9,7 +9,8 @@ use crate::config::{JwtProvider, ProviderKeys};
 use crate::decision::{clean_claim, Denial, Facts};
 use crate::dpop::{self, provider::PendingProof, Proven, Scheme};
 use crate::headers;
-use crate::jwks::{Hold, RemoteKeys};
+use crate::jwk::KeySet;
+use crate::jwks::{Hold, ProviderLookup, RemoteKeys};
 use crate::jwt::{self, Context, VerifiedToken};
 use crate::passport;
 use crate::reason::Reason;
@@ -174,7 +175,7 @@ impl Engine {
                 }
             }
             Requirement::Provider { provider, scopes } => self
-                .check_provider(*provider, scopes, req, now)
+                .check_provider(*provider, scopes, req, now, keys)
                 .map(|t| Some(vec![Passed::Token(Box::new(t))])),
             Requirement::Any(alternatives) => {
                 let mut presented = false;
@@ -241,6 +242,7 @@ impl Engine {
         extra_scopes: &[String],
         req: &RequestView,
         now: i64,
+        remote: &Keys<'_>,
     ) -> Result<TokenPass, Refusal> {
         let Some(provider) = self.config.jwt_providers.get(index) else {
             return Err(Refusal::bare(Reason::InternalError));
@@ -276,7 +278,36 @@ impl Engine {
                 let used = (reason != Reason::MissingToken).then_some(Scheme::Bearer);
                 refuse(reason, used, provider_facts())
             })?;
-        let ProviderKeys::Inline(keys) = &provider.keys;
+        // The gateway's own missing keys are a 503 with Retry-After, never a 401 (section 12).
+        let unavailable = || Refusal {
+            facts: provider_facts(),
+            retry_after: Some(remote.remote.provider_retry_after(&provider.name, now)),
+            ..Refusal::bare(Reason::KeysUnavailable)
+        };
+        // A held request asks for its keys (or a refetch), then is decided again from the
+        // start with the keys and the clock of the wake-up.
+        let hold = |reason: Reason| -> Option<Refusal> {
+            if !remote.may_hold {
+                return None;
+            }
+            let hold = remote.remote.provider_hold(&provider.name, reason, now)?;
+            Some(Refusal {
+                hold: Some(hold),
+                ..Refusal::bare(Reason::KeysUnavailable)
+            })
+        };
+        // Without keys the token still goes through the checks before the key lookup (a
+        // malformed token is `malformed_token` at once, never held); its key lookup then finds
+        // nothing, which is the gateway's problem, not the caller's.
+        let no_keys = KeySet::default();
+        let (keys, generation) = match &provider.keys {
+            ProviderKeys::Inline(keys) => (keys, None),
+            ProviderKeys::Remote(_) => match remote.remote.provider_keys(&provider.name, now) {
+                ProviderLookup::Keys { keys, generation } => (keys, Some(generation)),
+                ProviderLookup::Unavailable => (&no_keys, None),
+            },
+        };
+        let missing = matches!(provider.keys, ProviderKeys::Remote(_)) && generation.is_none();
         let revocations = self
             .config
             .bundle
@@ -291,9 +322,13 @@ impl Engine {
         };
         let verified = {
             let mut caches = self.token_caches.borrow_mut();
-            let cache = caches
+            let mut cache = caches
                 .get_mut(index)
                 .filter(|_| provider.cache_max_entries > 0);
+            // A cache entry vouches for a signature under one key set: a new set empties it.
+            if let (Some(cache), Some(generation)) = (cache.as_deref_mut(), generation) {
+                cache.sync_generation(generation);
+            }
             jwt::verify(token_text, &ctx, cache)
         };
         let token = match verified {
@@ -310,6 +345,17 @@ impl Engine {
                     hold: None,
                     retry_after: None,
                 });
+            }
+            Err(Reason::UnknownSigningKey) if missing => {
+                return Err(hold(Reason::KeysUnavailable).unwrap_or_else(unavailable));
+            }
+            Err(reason @ (Reason::UnknownSigningKey | Reason::InvalidTokenSignature))
+                if generation.is_some() =>
+            {
+                // A rotated key: one rate-limited refetch, the request held meanwhile.
+                return Err(
+                    hold(reason).unwrap_or_else(|| refuse(reason, Some(scheme), provider_facts()))
+                );
             }
             Err(reason) => return Err(refuse(reason, Some(scheme), provider_facts())),
         };

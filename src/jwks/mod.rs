@@ -6,7 +6,8 @@
 //! - [`fetch`]: election of the one fetcher, schedule, backoff, refetch rate limit, completion.
 //! - [`local`]: one VM's parsed copy of the shared document, re-parsed only when it changes.
 //! - [`remote`]: what the decision pipeline asks of remote keys (a trait).
-//! - [`ring`]: every source of a configuration: ticks, wake-ups, passport key lookups.
+//! - [`ring`]: every source of a configuration: ticks, wake-ups, passport and provider key
+//!   lookups.
 //! - [`waiters`]: the requests a VM holds while keys are on their way, and when to wake them.
 
 pub mod fetch;
@@ -19,8 +20,8 @@ pub mod waiters;
 pub use fetch::{Completion, Election, FetchError, Source, Trigger};
 pub use local::{Available, Local, Synced};
 pub use record::Record;
-pub use remote::{Hold, KeyLookup, NoRemoteKeys, RemoteKeys};
-pub use ring::{Ring, SourceTick};
+pub use remote::{Hold, KeyLookup, NoRemoteKeys, ProviderLookup, RemoteKeys};
+pub use ring::{Owner, Ring, SourceKeys, SourceTick};
 pub use waiters::{SourceNow, Waiter, Waiters};
 
 #[cfg(test)]

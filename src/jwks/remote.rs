@@ -1,10 +1,11 @@
 //! What the decision pipeline asks of remote keys (DESIGN.md section 12): the key for an
-//! issuer's `kid`, and whether a request that could not be decided with the keys at hand should
+//! issuer's `kid`, a JWT provider's key set, and whether a request that could not be decided with the keys at hand should
 //! be held for a fetch. The pipeline stays pure: it gets these answers through a trait, and the
 //! shell (or a test) supplies the keys.
 
 use super::fetch::Trigger;
 use crate::crypto::VerifyingKey;
+use crate::jwk::KeySet;
 use crate::reason::Reason;
 
 /// A key lookup in remote keys.
@@ -13,6 +14,16 @@ pub enum KeyLookup<'a> {
     Found(&'a VerifyingKey),
     /// The keys are loaded and none has this `kid`.
     UnknownKid,
+    /// No keys: never fetched, or past `max_stale_seconds`.
+    Unavailable,
+}
+
+/// A JWT provider's remote keys (DESIGN.md sections 12 and 13).
+#[derive(Debug, Clone, Copy)]
+pub enum ProviderLookup<'a> {
+    /// The key set, and its generation: the provider's verified-token cache is cleared when
+    /// the generation changes.
+    Keys { keys: &'a KeySet, generation: u64 },
     /// No keys: never fetched, or past `max_stale_seconds`.
     Unavailable,
 }
@@ -40,6 +51,19 @@ pub trait RemoteKeys {
     fn hold(&self, issuer: &str, reason: Reason, now: i64) -> Option<Hold>;
     /// `Retry-After` seconds for a `keys_unavailable` refusal.
     fn retry_after(&self, issuer: &str, now: i64) -> u32;
+    /// The keys of JWT provider `provider` (one with `jwks`).
+    fn provider_keys(&self, _provider: &str, _now: i64) -> ProviderLookup<'_> {
+        ProviderLookup::Unavailable
+    }
+    /// [`RemoteKeys::hold`] for a JWT provider's token refused with `unknown_signing_key`,
+    /// `invalid_token_signature` or `keys_unavailable`.
+    fn provider_hold(&self, _provider: &str, _reason: Reason, _now: i64) -> Option<Hold> {
+        None
+    }
+    /// `Retry-After` seconds for a provider's `keys_unavailable` refusal.
+    fn provider_retry_after(&self, _provider: &str, _now: i64) -> u32 {
+        1
+    }
 }
 
 /// No remote keys at all (native callers with inline keys only): every remote issuer is

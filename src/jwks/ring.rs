@@ -1,15 +1,19 @@
 //! The remote key sources of one configuration and this VM's view of each (DESIGN.md section
-//! 12): what a tick does (elections with the refetches this VM's held requests want, then a sync
-//! of each view), which held requests to wake, and the [`RemoteKeys`] answers the decision
-//! pipeline gets. Pure: the shell passes the store, the clock and the callout results.
+//! 12): trust-material issuers (Ed25519 passport keys) and JWT providers (EdDSA, ES256, RS256
+//! token keys; section 13). What a tick does (elections with the refetches this VM's held
+//! requests want, then a sync of each view), which held requests to wake, and the
+//! [`RemoteKeys`] answers the decision pipeline gets. Pure: the shell passes the store, the
+//! clock and the callout results.
 
 use super::fetch::{Completion, Election, FetchError, Source, Trigger};
 use super::local::{Available, Local, Synced};
-use super::remote::{Hold, KeyLookup, RemoteKeys};
+use super::remote::{Hold, KeyLookup, ProviderLookup, RemoteKeys};
 use super::waiters::{SourceNow, Waiters};
+use crate::algs::Alg;
 use crate::config::Config;
+use crate::config::ProviderKeys;
 use crate::crypto::{TableBudget, TableWidth, VerifyingKey};
-use crate::jwk::{self, PublicKey};
+use crate::jwk::{self, KeySet, PublicKey};
 use crate::reason::Reason;
 use crate::replay::{SharedStore, StoreError};
 
@@ -39,15 +43,19 @@ impl IssuerKeys {
     }
 }
 
-/// A trust-material issuer's JWKS: passports are Ed25519 (`OKP`/`Ed25519`) with a `kid`, so
-/// only such keys count; a document without one is refused whole (the last good keys stay).
-pub fn parse_issuer_keys(bytes: &[u8]) -> Result<IssuerKeys, &'static str> {
-    let set = jwk::parse_jwks(bytes).map_err(|e| match e {
+fn document_error(e: jwk::JwksError) -> &'static str {
+    match e {
         jwk::JwksError::Json(_) => "not strict JSON",
         jwk::JwksError::NotAJwks => "not a JWKS",
         jwk::JwksError::TooManyKeys => "too many keys",
         jwk::JwksError::NoUsableKey => "no usable key",
-    })?;
+    }
+}
+
+/// A trust-material issuer's JWKS: passports are Ed25519 (`OKP`/`Ed25519`) with a `kid`, so
+/// only such keys count; a document without one is refused whole (the last good keys stay).
+pub fn parse_issuer_keys(bytes: &[u8]) -> Result<IssuerKeys, &'static str> {
+    let set = jwk::parse_jwks(bytes).map_err(document_error)?;
     let keys: Vec<(String, VerifyingKey)> = set
         .keys
         .into_iter()
@@ -76,13 +84,62 @@ pub fn parse_issuer_keys_with_tables(bytes: &[u8]) -> Result<IssuerKeys, &'stati
     })
 }
 
+/// A JWT provider's JWKS: the keys (`OKP`/`Ed25519`, `EC`/`P-256`, `RSA` of 2048 bits or
+/// more; `oct` never, section 12) that fit an algorithm the provider accepts. A document without
+/// one is refused whole (the last good keys stay).
+pub fn parse_provider_keys(bytes: &[u8], algorithms: &[Alg]) -> Result<KeySet, &'static str> {
+    let mut set = jwk::parse_jwks(bytes).map_err(document_error)?;
+    set.keys.retain(|k| algorithms.contains(&k.key.alg()));
+    if set.keys.is_empty() {
+        return Err("no key for the provider's algorithms");
+    }
+    Ok(set)
+}
+
+/// Whose keys a source holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// A trust-material issuer (passports).
+    Issuer(String),
+    /// A `jwt_providers` entry, by name, with the algorithms it accepts.
+    Provider { name: String, algorithms: Vec<Alg> },
+}
+
+/// The parsed keys of one source.
+#[derive(Debug, Clone)]
+pub enum SourceKeys {
+    Issuer(IssuerKeys),
+    Provider(KeySet),
+}
+
+impl Owner {
+    /// Parses a fetched document for this owner; `tables` gives Ed25519 keys precomputed
+    /// tables within [`table_budget`] (only for the keys a VM adopts: the fetcher's validation
+    /// does not need them).
+    pub fn parse(&self, bytes: &[u8], tables: bool) -> Result<SourceKeys, &'static str> {
+        match self {
+            Owner::Issuer(_) if tables => {
+                parse_issuer_keys_with_tables(bytes).map(SourceKeys::Issuer)
+            }
+            Owner::Issuer(_) => parse_issuer_keys(bytes).map(SourceKeys::Issuer),
+            Owner::Provider { algorithms, .. } => {
+                let set = parse_provider_keys(bytes, algorithms)?;
+                Ok(SourceKeys::Provider(if tables {
+                    set.with_tables(&mut table_budget())
+                } else {
+                    set
+                }))
+            }
+        }
+    }
+}
+
 /// One remote source and this VM's view of it.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub source: Source,
-    /// The trust-material issuer whose keys these are.
-    pub issuer: String,
-    pub local: Local<IssuerKeys>,
+    pub owner: Owner,
+    pub local: Local<SourceKeys>,
     last_log: Option<(String, i64)>,
 }
 
@@ -105,28 +162,50 @@ pub const LOG_INTERVAL_MS: i64 = 30_000;
 
 impl Ring {
     pub fn new(config: &Config) -> Ring {
-        let entries = config
-            .issuers
-            .iter()
-            .filter_map(|i| {
-                let jwks = i.jwks.clone()?;
-                Some(Entry {
-                    source: Source::new("trust_material", &i.issuer, jwks),
-                    issuer: i.issuer.clone(),
-                    local: Local::default(),
-                    last_log: None,
-                })
+        let issuers = config.issuers.iter().filter_map(|i| {
+            let jwks = i.jwks.clone()?;
+            Some(Entry {
+                source: Source::new("trust_material", &i.issuer, jwks),
+                owner: Owner::Issuer(i.issuer.clone()),
+                local: Local::default(),
+                last_log: None,
             })
-            .collect();
-        Ring { entries }
+        });
+        let providers = config.jwt_providers.iter().filter_map(|p| {
+            let ProviderKeys::Remote(jwks) = &p.keys else {
+                return None;
+            };
+            Some(Entry {
+                source: Source::new("jwt_provider", &p.name, jwks.clone()),
+                owner: Owner::Provider {
+                    name: p.name.clone(),
+                    algorithms: p.algorithms.clone(),
+                },
+                local: Local::default(),
+                last_log: None,
+            })
+        });
+        Ring {
+            entries: issuers.chain(providers).collect(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// The source of trust-material issuer `issuer`.
     pub fn index(&self, issuer: &str) -> Option<usize> {
-        self.entries.iter().position(|e| e.issuer == issuer)
+        self.entries
+            .iter()
+            .position(|e| matches!(&e.owner, Owner::Issuer(i) if i == issuer))
+    }
+
+    /// The source of JWT provider `name`.
+    pub fn provider_index(&self, name: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| matches!(&e.owner, Owner::Provider { name: n, .. } if n == name))
     }
 
     /// Creates every source's shared values that do not exist yet (configure time).
@@ -144,13 +223,14 @@ impl Ring {
         now_ms: i64,
         waiters: &Waiters,
     ) -> Vec<SourceTick> {
-        let parse = |bytes: &[u8]| parse_issuer_keys_with_tables(bytes).ok();
         self.entries
             .iter_mut()
             .enumerate()
             .map(|(index, e)| {
                 let want = waiters.wanted_refetch(index);
                 let election = e.source.elect(store, owner, now_ms, want);
+                let who = &e.owner;
+                let parse = |bytes: &[u8]| who.parse(bytes, true).ok();
                 let synced = e.local.sync(&e.source, store, &parse);
                 SourceTick {
                     index,
@@ -190,9 +270,10 @@ impl Ring {
         let Some(e) = self.entries.get_mut(index) else {
             return Err(StoreError::Other);
         };
-        let validate = |bytes: &[u8]| parse_issuer_keys(bytes).map(|_| ());
+        let who = &e.owner;
+        let validate = |bytes: &[u8]| who.parse(bytes, false).map(|_| ());
         let completion = e.source.complete(store, owner, now_ms, result, &validate)?;
-        let parse = |bytes: &[u8]| parse_issuer_keys_with_tables(bytes).ok();
+        let parse = |bytes: &[u8]| who.parse(bytes, true).ok();
         e.local.sync(&e.source, store, &parse)?;
         Ok(completion)
     }
@@ -224,24 +305,10 @@ impl Ring {
         self.index(issuer)
             .and_then(|i| self.entries.get(i).map(|e| (i, e)))
     }
-}
 
-impl RemoteKeys for Ring {
-    fn lookup(&self, issuer: &str, kid: &str, now: i64) -> KeyLookup<'_> {
-        let Some((_, e)) = self.entry(issuer) else {
-            return KeyLookup::Unavailable;
-        };
-        match e.local.available(&e.source, now.saturating_mul(1000)) {
-            Available::Keys(keys) => match keys.find(kid) {
-                Some(key) => KeyLookup::Found(key),
-                None => KeyLookup::UnknownKid,
-            },
-            Available::None => KeyLookup::Unavailable,
-        }
-    }
-
-    fn hold(&self, issuer: &str, reason: Reason, now: i64) -> Option<Hold> {
-        let (index, e) = self.entry(issuer)?;
+    /// Whether a request refused with `reason` for source `index`'s keys is worth holding.
+    fn hold_at(&self, index: usize, reason: Reason, now: i64) -> Option<Hold> {
+        let e = self.entries.get(index)?;
         let now_ms = now.saturating_mul(1000);
         let timeout_ms = e.source.config.timeout_ms;
         let refetch = match reason {
@@ -254,7 +321,9 @@ impl RemoteKeys for Ring {
                 None
             }
             Reason::UnknownSigningKey => Some(Trigger::UnknownKid),
-            Reason::InvalidPassportSignature => Some(Trigger::BadSignature),
+            Reason::InvalidPassportSignature | Reason::InvalidTokenSignature => {
+                Some(Trigger::BadSignature)
+            }
             _ => return None,
         };
         if let Some(trigger) = refetch {
@@ -270,9 +339,56 @@ impl RemoteKeys for Ring {
         })
     }
 
+    fn retry_after_at(&self, index: Option<usize>, now: i64) -> u32 {
+        index
+            .and_then(|i| self.entries.get(i))
+            .map_or(1, |e| e.local.retry_after_seconds(now.saturating_mul(1000)))
+    }
+}
+
+impl RemoteKeys for Ring {
+    fn lookup(&self, issuer: &str, kid: &str, now: i64) -> KeyLookup<'_> {
+        let Some((_, e)) = self.entry(issuer) else {
+            return KeyLookup::Unavailable;
+        };
+        match e.local.available(&e.source, now.saturating_mul(1000)) {
+            Available::Keys(SourceKeys::Issuer(keys)) => match keys.find(kid) {
+                Some(key) => KeyLookup::Found(key),
+                None => KeyLookup::UnknownKid,
+            },
+            Available::Keys(SourceKeys::Provider(_)) | Available::None => KeyLookup::Unavailable,
+        }
+    }
+
+    fn hold(&self, issuer: &str, reason: Reason, now: i64) -> Option<Hold> {
+        self.hold_at(self.index(issuer)?, reason, now)
+    }
+
     fn retry_after(&self, issuer: &str, now: i64) -> u32 {
-        self.entry(issuer).map_or(1, |(_, e)| {
-            e.local.retry_after_seconds(now.saturating_mul(1000))
-        })
+        self.retry_after_at(self.index(issuer), now)
+    }
+
+    fn provider_keys(&self, provider: &str, now: i64) -> ProviderLookup<'_> {
+        let Some(e) = self
+            .provider_index(provider)
+            .and_then(|i| self.entries.get(i))
+        else {
+            return ProviderLookup::Unavailable;
+        };
+        match e.local.available(&e.source, now.saturating_mul(1000)) {
+            Available::Keys(SourceKeys::Provider(keys)) => ProviderLookup::Keys {
+                keys,
+                generation: e.local.generation(),
+            },
+            Available::Keys(SourceKeys::Issuer(_)) | Available::None => ProviderLookup::Unavailable,
+        }
+    }
+
+    fn provider_hold(&self, provider: &str, reason: Reason, now: i64) -> Option<Hold> {
+        self.hold_at(self.provider_index(provider)?, reason, now)
+    }
+
+    fn provider_retry_after(&self, provider: &str, now: i64) -> u32 {
+        self.retry_after_at(self.provider_index(provider), now)
     }
 }
