@@ -560,3 +560,88 @@ fn a_passport_issuer_and_a_provider_with_the_same_url_keep_separate_sources() {
     );
     assert_eq!(ring.index("trustline"), None);
 }
+
+#[test]
+fn a_token_that_expires_while_held_is_token_expired_at_the_wake_up() {
+    let mut w = World::new();
+    let t = sign_jws(
+        &json!({"alg": "EdDSA", "kid": "k1"}),
+        &json!({"iss": TOKEN_ISS, "sub": "svc-a", "exp": NOW + 1, "iat": NOW - 5}),
+        &key_from_seed(10),
+    );
+    let h = hold(w.decide(VM_A, &t, NOW, true));
+    w.a.waiters.hold(held(1, h, NOW));
+    assert_eq!(w.tick(VM_A, NOW).0, [Election::Claimed(Trigger::Scheduled)]);
+    w.respond(VM_A, NOW + 1, Ok(&jwks(&[("k1", 10)])));
+    assert_eq!(w.tick(VM_A, NOW + 1).1, vec![1]);
+    // Decided again from the start with the clock of the wake-up: no skew (clock_skew 0).
+    assert_eq!(
+        reason(&w.decide(VM_A, &t, NOW + 1, false)),
+        Some(Reason::TokenExpired)
+    );
+}
+
+/// A DPoP-bound token of a remote-keys provider, with an Ed25519 proof made at `iat`.
+fn dpop_request(iat: i64) -> RequestView {
+    use proofgate::dpop::key::{access_token_hash, ProofKey};
+    let client = key_from_seed(40);
+    let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": pub_b64(&client)});
+    let jkt = ProofKey::from_jwk(jwk.as_object().unwrap()).unwrap().1;
+    let token = sign_jws(
+        &json!({"alg": "EdDSA", "kid": "k1"}),
+        &json!({"iss": TOKEN_ISS, "sub": "svc-a", "exp": NOW + 600, "iat": NOW - 5,
+                "cnf": {"jkt": jkt}}),
+        &key_from_seed(10),
+    );
+    let proof = sign_jws(
+        &json!({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk}),
+        &json!({"jti": "p1", "htm": "GET", "htu": "https://api.example/v1/things", "iat": iat,
+                "ath": access_token_hash(&token)}),
+        &client,
+    );
+    RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/v1/things".to_vec()),
+        (":authority".into(), b"api.example".to_vec()),
+        (":scheme".into(), b"https".to_vec()),
+        ("authorization".into(), format!("DPoP {token}").into_bytes()),
+        ("dpop".into(), proof.into_bytes()),
+    ])
+}
+
+#[test]
+fn a_dpop_request_held_for_keys_has_its_proof_checked_again_at_the_wake_up() {
+    let mut v = remote_config();
+    v["jwt_providers"][0]["dpop"] = json!("required");
+    let engine = Engine::new(config(&v), NOW - 10);
+    let mut store = MemoryStore::default();
+    let mut ring = Ring::new(&engine.config);
+    ring.create(&mut store).unwrap();
+    let req = dpop_request(NOW);
+    match engine.check_headers_with(&req, NOW, &ring, true) {
+        HeadersVerdict::AwaitKeys(h) => assert_eq!(h.refetch, None),
+        other => panic!("{other:?}"),
+    }
+    let waiters = Waiters::default();
+    ring.tick(&mut store, VM_A, NOW * MS, &waiters);
+    ring.complete(0, &mut store, VM_A, NOW * MS, Ok(&jwks(&[("k1", 10)])))
+        .unwrap();
+    // Keys in time: the proof is good.
+    assert!(matches!(
+        engine.check_headers_with(&req, NOW + 1, &ring, false),
+        HeadersVerdict::NeedBody(_)
+    ));
+    // Woken after the proof aged out (dpop_max_age_seconds 60): refused with the DPoP challenge.
+    match engine.check_headers_with(&req, NOW + 61, &ring, false) {
+        HeadersVerdict::Deny(d) => {
+            assert_eq!(d.reason, Reason::InvalidDpopProof);
+            let challenges = d.challenges.unwrap_or_default();
+            assert_eq!(challenges.len(), 1);
+            assert!(
+                challenges[0].starts_with("DPoP error=\"invalid_dpop_proof\""),
+                "{challenges:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
