@@ -86,9 +86,81 @@ pub fn encode_map(pairs: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
+/// The request's header map after proofgate's edits, serialised for one
+/// `proxy_set_header_map_pairs` call (issue 12: one host call instead of one per removed or set
+/// header): every pair of `current` in order except those whose name `drop` matches or `set`
+/// names, then `set` (so each set header replaces every earlier value of its name, as
+/// `proxy_replace_header_map_value` did). `None` when nothing would change: no write needed.
+/// Names are compared ASCII case-insensitively; `current` comes from the host, lowercase.
+pub fn rewrite_map(
+    current: &[(String, Vec<u8>)],
+    drop: impl Fn(&str) -> bool,
+    set: &[(&str, &str)],
+) -> Option<Vec<u8>> {
+    let is_set = |n: &str| set.iter().any(|(s, _)| s.eq_ignore_ascii_case(n));
+    let mut pairs: Vec<(&str, &[u8])> = Vec::with_capacity(current.len() + set.len());
+    pairs.extend(
+        current
+            .iter()
+            .filter(|(n, _)| !drop(n) && !is_set(n))
+            .map(|(n, v)| (n.as_str(), v.as_slice())),
+    );
+    if set.is_empty() && pairs.len() == current.len() {
+        return None;
+    }
+    pairs.extend(set.iter().map(|(n, v)| (*n, v.as_bytes())));
+    Some(encode_map(&pairs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn rewrite_map_drops_replaces_and_appends_in_order() {
+        let current = owned(&[
+            (":method", "GET"),
+            (":path", "/v1/orders/1"),
+            ("authorization", "Bearer x"),
+            ("accept", "a"),
+            ("x-trustplane-subject", "spoofed"),
+            ("accept", "b"),
+            ("x-trustplane-proof", "p"),
+            ("cookie", "c"),
+        ]);
+        let drop = |n: &str| n == "authorization" || n == "x-trustplane-proof";
+        let set = [("x-trustplane-subject", "alice"), ("X-Claim-Sub", "s")];
+        let map = rewrite_map(&current, drop, &set).unwrap();
+        let expected = owned(&[
+            (":method", "GET"),
+            (":path", "/v1/orders/1"),
+            ("accept", "a"),
+            ("accept", "b"),
+            ("cookie", "c"),
+            ("x-trustplane-subject", "alice"),
+            ("x-claim-sub", "s"),
+        ]);
+        assert_eq!(decode_map(&map).unwrap(), expected);
+        // A set name replaces every earlier value of it, whatever its case.
+        let current = owned(&[("x-claim-sub", "1"), ("x-claim-sub", "2")]);
+        let map = rewrite_map(&current, |_| false, &[("X-Claim-Sub", "3")]).unwrap();
+        assert_eq!(decode_map(&map).unwrap(), owned(&[("x-claim-sub", "3")]));
+    }
+
+    #[test]
+    fn rewrite_map_is_none_when_nothing_changes() {
+        let current = owned(&[(":path", "/"), ("accept", "a")]);
+        assert_eq!(rewrite_map(&current, |n| n == "authorization", &[]), None);
+        assert!(rewrite_map(&current, |n| n == "accept", &[]).is_some());
+        assert!(rewrite_map(&[], |_| true, &[("x-a", "1")]).is_some());
+    }
 
     #[test]
     fn decodes_pairs_with_binary_values() {

@@ -36,13 +36,7 @@ extern "C" {
         out_size: *mut usize,
     ) -> Status;
     fn proxy_get_header_map_pairs(kind: u32, out: *mut *mut u8, out_size: *mut usize) -> Status;
-    fn proxy_replace_header_map_value(
-        kind: u32,
-        k: *const u8,
-        ks: usize,
-        v: *const u8,
-        vs: usize,
-    ) -> Status;
+    fn proxy_set_header_map_pairs(kind: u32, data: *const u8, size: usize) -> Status;
     fn proxy_remove_header_map_value(kind: u32, k: *const u8, ks: usize) -> Status;
     fn proxy_get_shared_data(
         k: *const u8,
@@ -132,10 +126,10 @@ pub fn header_map_bytes(kind: u32) -> Result<Vec<u8>, Status> {
     Ok(unsafe { owned(data, size) })
 }
 
-pub fn replace_header(kind: u32, name: &str, value: &str) -> Result<(), Status> {
-    check(unsafe {
-        proxy_replace_header_map_value(kind, name.as_ptr(), name.len(), value.as_ptr(), value.len())
-    })
+/// Replaces the whole header map with `map` (serialised as `headers::encode_map` does): one host
+/// call for every removal and replacement of a decision.
+pub fn set_header_map(kind: u32, map: &[u8]) -> Result<(), Status> {
+    check(unsafe { proxy_set_header_map_pairs(kind, map.as_ptr(), map.len()) })
 }
 
 pub fn remove_header(kind: u32, name: &str) -> Result<(), Status> {

@@ -540,34 +540,52 @@ impl Http {
                 request,
             );
         };
-        let forward = self
-            .engine
+        let engine = self.engine.clone();
+        let forward = engine
             .as_ref()
             .is_some_and(|e| e.config.forward_credentials);
-        let mut edits_ok = true;
-        if !forward {
-            for name in headers::CREDENTIALS {
-                if facts.keep_headers.iter().any(|k| k == name) {
-                    continue;
-                }
-                // Without the header map (a decision after the body), remove every one.
-                if request.is_none_or(|r| r.first(name).is_some()) {
-                    edits_ok &= abi::remove_header(abi::REQUEST_HEADERS, name).is_ok();
-                }
-            }
-        }
-        // A provider's token header, unless the provider forwards it (section 13).
-        for name in &facts.strip_headers {
-            edits_ok &= abi::remove_header(abi::REQUEST_HEADERS, name).is_ok();
-        }
+        // Every edit of the decision in one write of the whole map (issue 12): the header map
+        // read at the start of this callback, or read again for a decision after the body.
+        let drop = |name: &str| {
+            // proofgate's own headers and the providers' claim headers (removed on arrival),
+            names(headers::IDENTITY_AND_DECISION, name)
+                || engine
+                    .as_ref()
+                    .is_some_and(|e| names(e.claim_header_names(), name))
+                // the credentials unless forwarded or kept, and a provider's token header
+                // unless the provider forwards it (section 13).
+                || (!forward
+                    && names(headers::CREDENTIALS, name)
+                    && !names(facts.keep_headers.iter().map(String::as_str), name))
+                || names(facts.strip_headers.iter().map(String::as_str), name)
+        };
+        let identity = if exempt {
+            Vec::new()
+        } else {
+            decision::identity_headers(facts, &event_id)
+        };
+        let mut set: Vec<(&str, &str)> = identity.iter().map(|(n, v)| (*n, v.as_str())).collect();
         if !exempt {
-            for (name, value) in decision::identity_headers(facts, &event_id) {
-                edits_ok &= abi::replace_header(abi::REQUEST_HEADERS, name, &value).is_ok();
-            }
-            for (name, value) in &facts.claim_headers {
-                edits_ok &= abi::replace_header(abi::REQUEST_HEADERS, name, value).is_ok();
-            }
+            set.extend(
+                facts
+                    .claim_headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            );
         }
+        let reread;
+        let current = match request {
+            Some(r) => Some(&r.headers),
+            None => {
+                reread = read_request();
+                reread.as_ref().map(|r| &r.headers)
+            }
+        };
+        let edits_ok = match current {
+            Some(current) => headers::rewrite_map(current, drop, &set)
+                .is_none_or(|map| abi::set_header_map(abi::REQUEST_HEADERS, &map).is_ok()),
+            None => false,
+        };
         if !edits_ok {
             return self.deny(
                 Denial::new(Reason::InternalError, true, facts.clone()),
@@ -679,6 +697,11 @@ impl Http {
             }
         }
     }
+}
+
+/// Whether `list` holds `name`, ASCII case-insensitively (header names).
+fn names<'a>(list: impl IntoIterator<Item = &'a str>, name: &str) -> bool {
+    list.into_iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
 fn internal() -> Denial {
