@@ -78,7 +78,7 @@ pub fn line(
         accepted: reason.is_none(),
         reason_code: reason.map_or("allowed", Reason::code),
         detail_reason: match reason {
-            Some(r) => r.code(),
+            Some(r) => facts.deny_detail.unwrap_or(r.code()),
             None => facts.allow_detail.unwrap_or("verified"),
         },
         event_id: event_id.to_string(),

@@ -39,6 +39,8 @@ pub struct Facts {
     /// Credential headers kept on allow although `forward_credentials` is false (the token
     /// header of a provider with `forward: true`).
     pub keep_headers: Vec<String>,
+    /// A finer cause of a deny for the audit event's `detail_reason` (default: the code).
+    pub deny_detail: Option<&'static str>,
     /// Claims of a credential refused before its signature verified: audit event only.
     pub unverified: Unverified,
 }
@@ -143,22 +145,26 @@ pub fn deny_response(denial: &Denial, event_id: &EventId) -> DenyResponse {
             }
         }
     }
-    if let Some(seconds) = denial.retry_after {
+    if let Some(seconds) = denial.retry_after.or(retry_after_seconds(denial.reason)) {
         headers_out.push(("retry-after", seconds.to_string()));
     }
     headers_out.extend(denial.extra_headers.iter().cloned());
-    // The replay store (full, or etcd unreachable) usually recovers within seconds.
-    if denial.reason == Reason::ReplayStoreUnavailable
-        && headers_out.iter().all(|(n, _)| *n != "retry-after")
-    {
-        headers_out.push(("retry-after", "1".to_string()));
-    }
     // Codes and event ids are fixed ASCII alphabets: no escaping needed, none possible.
     let body = format!("{{\"allowed\":false,\"reason\":\"{code}\",\"event_id\":\"{event_id}\"}}");
     DenyResponse {
         status,
         headers: headers_out,
         body,
+    }
+}
+
+/// `Retry-After` seconds for refusals about the gateway's state rather than the request, when
+/// the denial does not carry its own (`keys_unavailable` does: until the next key fetch). A full
+/// or unreachable replay store and a full parking lot usually recover within seconds.
+pub fn retry_after_seconds(reason: Reason) -> Option<u32> {
+    match reason {
+        Reason::ReplayStoreUnavailable | Reason::TooManyParkedRequests => Some(1),
+        _ => None,
     }
 }
 
@@ -263,6 +269,21 @@ mod tests {
     }
 
     #[test]
+    fn too_many_parked_requests_says_when_to_retry() {
+        let id = EventId::from_bytes([2; 16]);
+        let d = Denial::new(Reason::TooManyParkedRequests, true, Facts::default());
+        let r = deny_response(&d, &id);
+        assert_eq!(r.status, 503);
+        assert!(r.headers.contains(&("retry-after", "1".to_string())));
+        assert!(r.headers.iter().all(|(n, _)| *n != "www-authenticate"));
+        let d = Denial::new(Reason::JtiInFlight, true, Facts::default());
+        assert!(deny_response(&d, &id)
+            .headers
+            .iter()
+            .all(|(n, _)| *n != "retry-after"));
+    }
+
+    #[test]
     fn deny_403_has_no_challenge() {
         let id = EventId::from_bytes([1; 16]);
         let d = Denial::new(Reason::AudienceMismatch, true, Facts::default());
@@ -272,7 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_busy_or_full_replay_store_says_retry_after() {
+    fn only_a_busy_store_or_a_full_lot_says_retry_after_by_default() {
         let id = EventId::from_bytes([2; 16]);
         for reason in Reason::ALL {
             let r = deny_response(&Denial::new(reason, true, Facts::default()), &id);
@@ -282,11 +303,11 @@ mod tests {
                 .filter(|(n, _)| *n == "retry-after")
                 .map(|(_, v)| v.as_str())
                 .collect();
-            let want: &[&str] = if reason == Reason::ReplayStoreUnavailable {
-                &["1"]
-            } else {
-                &[]
-            };
+            let busy = [
+                Reason::ReplayStoreUnavailable,
+                Reason::TooManyParkedRequests,
+            ];
+            let want: &[&str] = if busy.contains(&reason) { &["1"] } else { &[] };
             assert_eq!(retry, want, "{reason}");
         }
     }

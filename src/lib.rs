@@ -19,6 +19,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod log_budget;
 pub mod log_text;
+pub mod parking;
 pub mod passport;
 pub mod path_match;
 pub mod policy;

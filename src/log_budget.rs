@@ -60,6 +60,9 @@ pub const fn unauthenticated(reason: Reason) -> bool {
         | Reason::JtiReplay
         | Reason::ReplayStoreUnavailable
         | Reason::InternalError => false,
+        // Decided about a request whose passport and proof verified: a captured passport can
+        // hold only one stream (`jti_in_flight`), so these cost an attacker a signed passport each.
+        Reason::JtiInFlight | Reason::TooManyParkedRequests | Reason::BodyTimeout => false,
         // DESIGN.md section 14: a DPoP proof is bound to a verified token (`cnf.jkt`, `ath`), so
         // these are decided after the token's signature. A DPoP check moved before it belongs
         // in the `true` arm.

@@ -41,10 +41,18 @@ pub enum Reason {
     ContextMismatch,
     MissingProvenance,
     ProvenanceMismatch,
-    BodyTooLarge,
     MissingRequestProof,
     InvalidRequestProof,
     RequestBindingMismatch,
+    BodyTooLarge,
+    /// A request with the same (issuer, jti) is already waiting for its body in this VM.
+    /// proofgate's addition (issue 8): one captured passport cannot hold many streams.
+    JtiInFlight,
+    /// The VM already holds `max_parked_requests` requests waiting for their bodies (503 with
+    /// `Retry-After`). proofgate's addition (issue 8).
+    TooManyParkedRequests,
+    /// The body was not complete within `body_timeout_ms` (DESIGN.md section 16).
+    BodyTimeout,
     JtiReplay,
     ReplayStoreUnavailable,
     /// DPoP (DESIGN.md section 14): `Authorization: DPoP` without a `DPoP` header.
@@ -66,7 +74,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every variant, in check order; used by tests and metric registration.
-    pub const ALL: [Reason; 45] = [
+    pub const ALL: [Reason; 48] = [
         Reason::BundlePolicyMissing,
         Reason::BundleRouteMissing,
         Reason::StaleBundleFailClosed,
@@ -99,10 +107,13 @@ impl Reason {
         Reason::ContextMismatch,
         Reason::MissingProvenance,
         Reason::ProvenanceMismatch,
-        Reason::BodyTooLarge,
         Reason::MissingRequestProof,
         Reason::InvalidRequestProof,
         Reason::RequestBindingMismatch,
+        Reason::BodyTooLarge,
+        Reason::JtiInFlight,
+        Reason::TooManyParkedRequests,
+        Reason::BodyTimeout,
         Reason::JtiReplay,
         Reason::ReplayStoreUnavailable,
         Reason::MissingDpopProof,
@@ -150,6 +161,9 @@ impl Reason {
             Reason::MissingProvenance => "missing_provenance",
             Reason::ProvenanceMismatch => "provenance_mismatch",
             Reason::BodyTooLarge => "body_too_large",
+            Reason::JtiInFlight => "jti_in_flight",
+            Reason::TooManyParkedRequests => "too_many_parked_requests",
+            Reason::BodyTimeout => "body_timeout",
             Reason::MissingRequestProof => "missing_request_proof",
             Reason::InvalidRequestProof => "invalid_request_proof",
             Reason::RequestBindingMismatch => "request_binding_mismatch",
@@ -208,9 +222,14 @@ impl Reason {
             | Reason::DpopBindingMismatch
             | Reason::DpopReplay
             | Reason::DpopDowngrade
-            | Reason::UseDpopNonce => 401,
+            | Reason::UseDpopNonce
+            | Reason::JtiInFlight => 401,
+            Reason::BodyTimeout => 408,
             Reason::BodyTooLarge => 413,
-            Reason::ReplayStoreUnavailable | Reason::KeysUnavailable | Reason::InternalError => 503,
+            Reason::ReplayStoreUnavailable
+            | Reason::KeysUnavailable
+            | Reason::TooManyParkedRequests
+            | Reason::InternalError => 503,
         }
     }
 }
@@ -237,11 +256,11 @@ mod tests {
                 "{c}"
             );
         }
-        assert_eq!(seen.len(), 45);
+        assert_eq!(seen.len(), 48);
     }
 
     /// DESIGN.md section 7's table, as data: every code with its status, in check order.
-    const DESIGN_TABLE: [(&str, u32); 45] = [
+    const DESIGN_TABLE: [(&str, u32); 48] = [
         ("bundle_policy_missing", 403),
         ("bundle_route_missing", 403),
         ("stale_bundle_fail_closed", 403),
@@ -275,10 +294,14 @@ mod tests {
         ("context_mismatch", 403),
         ("missing_provenance", 403),
         ("provenance_mismatch", 403),
-        ("body_too_large", 413),
         ("missing_request_proof", 401),
         ("invalid_request_proof", 401),
         ("request_binding_mismatch", 401),
+        ("body_too_large", 413),
+        // proofgate's additions (README, "Departures from DESIGN.md"), then section 16's.
+        ("jti_in_flight", 401),
+        ("too_many_parked_requests", 503),
+        ("body_timeout", 408),
         ("jti_replay", 401),
         ("replay_store_unavailable", 503),
         ("missing_dpop_proof", 401),

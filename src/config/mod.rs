@@ -77,6 +77,10 @@ pub struct Config {
     pub jwt_providers: Vec<JwtProvider>,
     /// Section 11; `None`: every request needs a passport (except `allow_unauthenticated`).
     pub rules: Option<Vec<crate::rules::Rule>>,
+    /// Requests a VM holds waiting for their bodies at most (issue 8).
+    pub max_parked_requests: usize,
+    /// A body not complete this long after its headers is `body_timeout` (DESIGN.md section 16).
+    pub body_timeout_ms: u64,
 }
 
 pub const DEFAULT_SIGNED_HEADERS: [&str; 2] = ["content-type", "x-trustplane-nonce"];
@@ -88,7 +92,10 @@ pub const DEFAULT_REALTIME_WINDOW_SECONDS: i64 = 5;
 /// Six radix-256 key tables (640 KiB each), then radix-16 ones (80 KiB).
 pub const DEFAULT_KEY_TABLES_MAX_BYTES: i64 = 4 * 1024 * 1024;
 
-const TOP_LEVEL_KEYS: [&str; 20] = [
+pub const DEFAULT_MAX_PARKED_REQUESTS: i64 = 1024;
+pub const DEFAULT_BODY_TIMEOUT_MS: i64 = 10_000;
+
+const TOP_LEVEL_KEYS: [&str; 22] = [
     "jwt_providers",
     "rules",
     "audience",
@@ -108,6 +115,8 @@ const TOP_LEVEL_KEYS: [&str; 20] = [
     "audit",
     "realtime_window_seconds",
     "key_tables_max_bytes",
+    "max_parked_requests",
+    "body_timeout_ms",
     // Free text for operators; never interpreted.
     "comment",
 ];
@@ -241,6 +250,12 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
     let realtime_window_seconds = obj
         .int("realtime_window_seconds", 1, 3600)?
         .unwrap_or(DEFAULT_REALTIME_WINDOW_SECONDS);
+    let max_parked_requests = obj
+        .int("max_parked_requests", 1, 65_536)?
+        .unwrap_or(DEFAULT_MAX_PARKED_REQUESTS);
+    let body_timeout_ms = obj
+        .int("body_timeout_ms", 100, 600_000)?
+        .unwrap_or(DEFAULT_BODY_TIMEOUT_MS);
 
     if let Some(td) = &trust_domain {
         if let Some((i, iss)) = issuers
@@ -311,6 +326,8 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
         key_tables_max_bytes,
         jwt_providers,
         rules,
+        max_parked_requests: usize::try_from(max_parked_requests).unwrap_or(1),
+        body_timeout_ms: u64::try_from(body_timeout_ms).unwrap_or(0),
     })
 }
 

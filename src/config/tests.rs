@@ -513,3 +513,34 @@ fn an_issuer_with_remote_keys_needs_no_inline_keys() {
     assert_eq!(jwks.uri, "https://issuer.example/.well-known/jwks.json");
     assert_eq!((jwks.cluster.as_str(), jwks.cache_seconds), ("auth", 60));
 }
+
+#[test]
+fn parking_limits_default_and_bounds() {
+    let c = parse(&base()).unwrap();
+    assert_eq!((c.max_parked_requests, c.body_timeout_ms), (1024, 10_000));
+    let mut v = base();
+    v["max_parked_requests"] = json!(4);
+    v["body_timeout_ms"] = json!(2500);
+    let c = parse(&v).unwrap();
+    assert_eq!((c.max_parked_requests, c.body_timeout_ms), (4, 2500));
+    rejects(
+        |v| v["max_parked_requests"] = json!(0),
+        "$.max_parked_requests",
+        "",
+    );
+    rejects(
+        |v| v["max_parked_requests"] = json!(65_537),
+        "$.max_parked_requests",
+        "",
+    );
+    rejects(
+        |v| v["body_timeout_ms"] = json!(99),
+        "$.body_timeout_ms",
+        "",
+    );
+    rejects(
+        |v| v["body_timeout_ms"] = json!("10s"),
+        "$.body_timeout_ms",
+        "",
+    );
+}

@@ -209,7 +209,8 @@ pub fn grpc_status() -> Result<(u32, String), Status> {
     Ok((code, String::from_utf8_lossy(&message).into_owned()))
 }
 
-/// Makes `context_id` the context later calls act on (a held request, from a root callback).
+/// Makes `context_id` (an HTTP stream) the target of the following host calls, from a root
+/// context's callback; fails when that stream is gone.
 pub fn set_effective_context(context_id: u32) -> Result<(), Status> {
     check(unsafe { proxy_set_effective_context(context_id) })
 }

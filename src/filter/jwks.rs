@@ -323,6 +323,15 @@ impl Context for Stream {
             h.on_grpc_call_response(token, status, size);
         }
     }
+
+    // A parked request frees its place and its jti when its stream ends. Were the state busy,
+    // the place would still be freed at its body deadline (the stream is gone by then).
+    fn on_done(&mut self) -> bool {
+        match self.http.try_borrow_mut() {
+            Ok(mut h) => h.on_done(),
+            Err(_) => true,
+        }
+    }
 }
 
 // A busy handle can only mean a re-entrant call while the request is being decided: pausing is
@@ -439,12 +448,8 @@ impl Http {
                     }
                 }
             }
-            HeadersVerdict::NeedBody(pending) => {
-                // The rest of the body arrives through the usual callbacks.
-                self.request_id = request.text("x-request-id").map(str::to_string);
-                self.waiting = Some(pending);
-                return;
-            }
+            // The rest of the body arrives through the usual callbacks.
+            HeadersVerdict::NeedBody(pending) => self.park(pending, &engine, &request),
         };
         if action == Action::Continue && abi::continue_request().is_err() {
             abi::log(

@@ -19,6 +19,7 @@ pub struct Metrics {
     vms: u32,
     ticks: u32,
     audit_suppressed: u32,
+    parked: u32,
     pub config_loads: u32,
     pub config_rejections: u32,
 }
@@ -45,6 +46,7 @@ impl Metrics {
             vms: gauge("proofgate.vm.count"),
             ticks: counter("proofgate.vm.ticks"),
             audit_suppressed: counter("proofgate.audit.suppressed"),
+            parked: gauge("proofgate.parked_requests"),
             config_loads: counter("proofgate.config.loads"),
             config_rejections: counter("proofgate.config.rejections"),
         }
@@ -71,6 +73,12 @@ impl Metrics {
         if pressure.share_full {
             abi::increment_metric(self.share_full, 1);
         }
+    }
+
+    /// Requests parked waiting for their bodies: added to and taken from, never set, so with
+    /// several VMs the gauge is their sum (no VM overwrites another's count).
+    pub fn parked(&self, delta: i64) {
+        abi::increment_metric(self.parked, delta);
     }
 
     /// Gauges refreshed on the root context's tick: the worst live VM's values, so every VM

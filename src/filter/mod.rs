@@ -18,6 +18,7 @@ use crate::event_id::EventId;
 use crate::headers;
 use crate::log_budget::LogBudget;
 use crate::log_text;
+use crate::parking::{ParkingLot, Refusal};
 use crate::reason::Reason;
 use crate::replay::cluster::Reply;
 use crate::replay::LiveCounter;
@@ -34,11 +35,50 @@ use std::rc::Rc;
 /// `LiveCounter::STEPS_PER_PASS` ticks, 8 s) and records the VM's memory.
 const GAUGE_PERIOD_MS: u32 = 500;
 
+/// A request parked until its body completes: the decision's inputs, never the header map.
+struct Waiting {
+    pending: Box<Pending>,
+    engine: Rc<Engine>,
+    metrics: Option<Rc<Metrics>>,
+    providers: Option<Rc<ProviderMetrics>>,
+    /// `x-request-id`, for the audit event of a decision made after the headers are gone.
+    request_id: Option<String>,
+    /// Body bytes Envoy has buffered so far (the audit event of a `body_timeout` says if any).
+    body_bytes: usize,
+}
+
 thread_local! {
     // Per VM (one VM runs on one thread, whatever root contexts it holds): the audit-line budget
     // for unauthenticated denies, and this VM's slot for the worst-VM gauges.
     static AUDIT_BUDGET: RefCell<LogBudget> = RefCell::new(LogBudget::default());
     static VM_SLOT: Cell<Option<u32>> = const { Cell::new(None) };
+    /// This VM's parked requests (a wasm VM is one thread): shared by every root context in the
+    /// VM, so `max_parked_requests` bounds the VM, by the HTTP contexts that park and take
+    /// them, and by the roots' ticks that expire them after `body_timeout_ms`.
+    static LOT: RefCell<ParkingLot<Waiting>> = RefCell::new(ParkingLot::new(1024));
+}
+
+fn park(
+    context: u32,
+    key: Option<(String, String)>,
+    deadline_ms: u64,
+    waiting: Waiting,
+) -> Result<(), (Refusal, Waiting)> {
+    let metrics = waiting.metrics.clone();
+    LOT.with(|lot| lot.borrow_mut().park(context, key, deadline_ms, waiting))?;
+    if let Some(m) = metrics {
+        m.parked(1);
+    }
+    Ok(())
+}
+
+/// Takes `context` out of the lot; `None` if it is not there (expired, or never parked).
+fn unpark(context: u32) -> Option<Waiting> {
+    let waiting = LOT.with(|lot| lot.borrow_mut().take(context))?;
+    if let Some(m) = &waiting.metrics {
+        m.parked(-1);
+    }
+    Some(waiting)
 }
 
 pub fn install() {
@@ -95,6 +135,8 @@ impl RootContext for Root {
         match load() {
             Ok((engine, keys)) => {
                 abi::increment_metric(metrics.config_loads, 1);
+                let max = engine.config.max_parked_requests;
+                LOT.with(|lot| lot.borrow_mut().set_max(max));
                 self.live = Some(LiveCounter::new(&engine.replay));
                 self.providers = Some(Rc::new(ProviderMetrics::define(
                     engine.config.jwt_providers.iter().map(|p| p.name.as_str()),
@@ -163,6 +205,8 @@ impl RootContext for Root {
                 ),
             );
         }
+        // Last: it switches the effective context to each stream it answers.
+        expire_parked();
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -177,7 +221,7 @@ impl RootContext for Root {
             metrics: self.metrics.clone(),
             providers: self.providers.clone(),
             keys: self.keys.clone(),
-            waiting: None,
+            parked: false,
             request_id: None,
             held: None,
             now: 0,
@@ -219,6 +263,39 @@ fn vm_slot() -> Option<u32> {
     })
 }
 
+/// Answers `body_timeout` for every parked request past its deadline (run on each root's
+/// tick, so within `GAUGE_PERIOD_MS` of the deadline), on that request's own stream.
+fn expire_parked() {
+    let Ok(now_nanos) = abi::now_nanos() else {
+        return;
+    };
+    let now_ms = now_nanos / 1_000_000;
+    let due = LOT.with(|lot| lot.borrow_mut().expire(now_ms));
+    for (context, waiting) in due {
+        if let Some(m) = &waiting.metrics {
+            m.parked(-1);
+        }
+        // A stream that is already gone has nobody to answer.
+        if abi::set_effective_context(context).is_err() {
+            continue;
+        }
+        let mut facts = waiting.pending.facts;
+        facts.deny_detail = Some(if waiting.body_bytes == 0 {
+            "body_timeout_no_body_bytes"
+        } else {
+            "body_timeout_partial_body"
+        });
+        let out = Out {
+            engine: Some(&waiting.engine),
+            metrics: waiting.metrics.as_deref(),
+            providers: waiting.providers.as_deref(),
+            request_id: waiting.request_id.as_deref(),
+            now: i64::try_from(now_nanos / 1_000_000_000).unwrap_or(0),
+        };
+        send_deny(&out, Denial::new(Reason::BodyTimeout, true, facts));
+    }
+}
+
 fn load() -> Result<(Engine, Option<jwks::Keys>), String> {
     let bytes = abi::get_buffer(abi::PLUGIN_CONFIGURATION, 0, usize::MAX)
         .map_err(|s| format!("cannot read the plugin configuration (status {s})"))?;
@@ -255,9 +332,10 @@ struct Http {
     keys: Option<jwks::Keys>,
     /// A request held (paused) while the keys it needs are on their way.
     held: Option<jwks::Held>,
-    /// A request that passed every header check, waiting for its body: only what the decision
-    /// still needs, never the header map.
-    waiting: Option<Box<Pending>>,
+    /// This request went to the lot to wait for its body (only what the decision still needs,
+    /// never the header map). If it is no longer there, it was answered (`body_timeout`): it
+    /// must never continue.
+    parked: bool,
     /// `x-request-id`, for the audit event of a decision made after the headers are gone.
     request_id: Option<String>,
     /// The host clock, read once at the start of the callback that decides.
@@ -291,6 +369,14 @@ impl Context for Http {
                 body: &body,
             },
         );
+    }
+
+    fn on_done(&mut self) -> bool {
+        // A stream that ends (reset, closed) while parked frees its place and its jti.
+        if self.parked {
+            unpark(self.id);
+        }
+        true
     }
 }
 
@@ -332,11 +418,7 @@ impl HttpContext for Http {
             HeadersVerdict::NeedBody(pending) if end_of_stream => {
                 self.finish(*pending, Some(&request), &[])
             }
-            HeadersVerdict::NeedBody(pending) => {
-                self.request_id = request.text("x-request-id").map(str::to_string);
-                self.waiting = Some(pending);
-                Action::Pause
-            }
+            HeadersVerdict::NeedBody(pending) => self.park(pending, &engine, &request),
             HeadersVerdict::AwaitKeys(hold) => self.hold_for_keys(hold, request, end_of_stream),
         }
     }
@@ -345,15 +427,29 @@ impl HttpContext for Http {
         if let Some(action) = self.held_body(body_size, end_of_stream) {
             return action;
         }
-        let (Some(engine), Some(_)) = (self.engine.clone(), &self.waiting) else {
+        if !self.parked {
             return Action::Continue;
+        }
+        let Some(engine) = self.engine.clone() else {
+            return self.deny(internal(), None);
         };
         if engine.body_too_large(body_size) {
-            let facts = self.waiting.take().map(|p| p.facts).unwrap_or_default();
-            return self.deny(Denial::new(Reason::BodyTooLarge, true, facts), None);
+            return match self.unpark() {
+                Some(w) => self.deny(
+                    Denial::new(Reason::BodyTooLarge, true, w.pending.facts),
+                    None,
+                ),
+                None => Action::Pause,
+            };
         }
         if !end_of_stream {
             // Envoy buffers the body while the filter pauses.
+            let id = self.id;
+            LOT.with(|lot| {
+                if let Some(w) = lot.borrow_mut().get_mut(id) {
+                    w.body_bytes = body_size;
+                }
+            });
             return Action::Pause;
         }
         self.finish_buffered(body_size)
@@ -363,7 +459,7 @@ impl HttpContext for Http {
         if let Some(action) = self.held_trailers() {
             return action;
         }
-        if self.waiting.is_none() {
+        if !self.parked {
             return Action::Continue;
         }
         // Trailers end the stream: the whole buffered body is there.
@@ -383,12 +479,66 @@ impl Http {
         }
     }
 
-    /// Decides with the buffered body (at most `max` bytes: the size Envoy reported), at the
-    /// `now` of this callback.
-    fn finish_buffered(&mut self, max: usize) -> Action {
-        let Some(pending) = self.waiting.take() else {
-            return self.deny(internal(), None);
+    /// Parks a request whose headers passed until its body completes, or refuses it at once:
+    /// a copy of a jti already waiting (`jti_in_flight`), or a full lot
+    /// (`too_many_parked_requests`).
+    fn park(
+        &mut self,
+        pending: Box<Pending>,
+        engine: &Rc<Engine>,
+        request: &RequestView,
+    ) -> Action {
+        let Some(now_ms) = abi::now_nanos().ok().map(|n| n / 1_000_000) else {
+            return self.deny(
+                Denial::new(Reason::InternalError, true, pending.facts),
+                Some(request),
+            );
         };
+        let deadline_ms = now_ms.saturating_add(engine.config.body_timeout_ms);
+        let key = pending
+            .replay
+            .as_ref()
+            .map(|k| (k.issuer.clone(), k.jti.clone()));
+        let waiting = Waiting {
+            pending,
+            engine: Rc::clone(engine),
+            metrics: self.metrics.clone(),
+            providers: self.providers.clone(),
+            request_id: request.text("x-request-id").map(str::to_string),
+            body_bytes: 0,
+        };
+        match park(self.id, key, deadline_ms, waiting) {
+            Ok(()) => {
+                self.parked = true;
+                Action::Pause
+            }
+            Err((refusal, waiting)) => {
+                let reason = match refusal {
+                    Refusal::KeyInFlight => Reason::JtiInFlight,
+                    Refusal::Full => Reason::TooManyParkedRequests,
+                };
+                self.deny(
+                    Denial::new(reason, true, waiting.pending.facts),
+                    Some(request),
+                )
+            }
+        }
+    }
+
+    fn unpark(&mut self) -> Option<Waiting> {
+        let waiting = unpark(self.id)?;
+        self.request_id = waiting.request_id.clone();
+        Some(waiting)
+    }
+
+    /// Decides with the buffered body (at most `max` bytes: the size Envoy reported), at the
+    /// `now` of this callback. A parked request that is no longer in the lot was answered
+    /// already (`body_timeout`) and stays paused.
+    fn finish_buffered(&mut self, max: usize) -> Action {
+        let Some(waiting) = self.unpark() else {
+            return Action::Pause;
+        };
+        let pending = waiting.pending;
         if !self.read_clock() {
             return self.deny(
                 Denial::new(Reason::InternalError, true, pending.facts),
@@ -600,36 +750,10 @@ impl Http {
     }
 
     fn deny(&mut self, denial: Denial, request: Option<&RequestView>) -> Action {
-        let event_id = EventId::random().unwrap_or(EventId::from_bytes([0; 16]));
-        let response = decision::deny_response(&denial, &event_id);
-        let pairs: Vec<(&str, &[u8])> = response
-            .headers
-            .iter()
-            .map(|(n, v)| (*n, v.as_bytes()))
-            .collect();
-        if abi::send_local_response(
-            response.status,
-            &headers::encode_map(&pairs),
-            response.body.as_bytes(),
-        )
-        .is_err()
-        {
-            abi::log(
-                abi::LOG_ERROR,
-                "proofgate: could not send the deny response; the request stays paused",
-            );
-        }
-        self.record(Some(denial.reason), &denial.facts, &event_id, request);
-        if let Some(m) = &self.metrics {
-            m.denied(denial.reason);
-            if let Some(p) = denial.replay {
-                m.replay(&p);
-            }
-        }
-        Action::Pause
+        let out = self.out(request);
+        send_deny(&out, denial)
     }
 
-    /// The audit line and filter state for access logs.
     fn record(
         &self,
         reason: Option<Reason>,
@@ -637,64 +761,120 @@ impl Http {
         event_id: &EventId,
         request: Option<&RequestView>,
     ) {
-        if let Some(p) = &self.providers {
-            p.record(
-                facts.provider.as_deref(),
-                reason.is_none(),
-                facts.token_cache_hit,
-            );
-        }
-        let engine = self.engine.as_deref();
-        let log_it = match reason {
-            // Unauthenticated denies are rate-limited per VM (anyone can send them); the rest and
-            // every allow are not.
-            Some(reason) => AUDIT_BUDGET.with(|b| b.borrow_mut().admit(reason, self.now)),
-            None => engine.is_none_or(|e| e.config.audit_log_allow),
-        };
-        if reason.is_some() && !log_it {
-            if let Some(m) = &self.metrics {
-                m.audit_suppressed(1);
-            }
-        }
-        if log_it {
-            let request_id = match request {
+        record(&self.out(request), reason, facts, event_id);
+    }
+
+    fn out<'a>(&'a self, request: Option<&'a RequestView>) -> Out<'a> {
+        Out {
+            engine: self.engine.as_deref(),
+            metrics: self.metrics.as_deref(),
+            providers: self.providers.as_deref(),
+            request_id: match request {
                 Some(r) => r.text("x-request-id"),
                 None => self.request_id.as_deref(),
-            };
-            let policy_version = engine
-                .and_then(|e| e.config.bundle.as_ref())
-                .and_then(|b| b.policy_version.as_deref());
-            let line = audit::line(
-                reason,
-                facts,
-                event_id,
-                request_id,
-                policy_version,
-                self.now,
-            );
-            abi::log(abi::LOG_INFO, &line);
+            },
+            now: self.now,
         }
-        let event = event_id.to_string();
-        let state = [
-            (
-                "proofgate.decision",
-                Some(if reason.is_none() { "allow" } else { "deny" }),
-            ),
-            (
-                "proofgate.reason",
-                Some(reason.map_or("allowed", Reason::code)),
-            ),
-            ("proofgate.event_id", Some(event.as_str())),
-            ("proofgate.route_id", facts.route_id.as_deref()),
-            ("proofgate.subject", facts.subject.as_deref()),
-            ("proofgate.issuer", facts.issuer.as_deref()),
-        ];
-        for (name, value) in state {
-            if let Some(value) = value {
-                // Printed as PLAIN by access logs: escaped so no value can forge or split a line.
-                // Filter state is for logs only; failing to set it must not change the decision.
-                let _ = abi::set_property(name, log_text::escape(value).as_bytes());
-            }
+    }
+}
+
+/// What writing a decision needs: the configuration it was made under, the metrics, the
+/// request id for the audit event, and the time of the decision.
+struct Out<'a> {
+    engine: Option<&'a Engine>,
+    metrics: Option<&'a Metrics>,
+    providers: Option<&'a ProviderMetrics>,
+    request_id: Option<&'a str>,
+    now: i64,
+}
+
+/// Sends the deny response on the current (effective) stream, with its audit line, filter
+/// state and metrics. The request stays paused.
+fn send_deny(out: &Out<'_>, denial: Denial) -> Action {
+    let event_id = EventId::random().unwrap_or(EventId::from_bytes([0; 16]));
+    let response = decision::deny_response(&denial, &event_id);
+    let pairs: Vec<(&str, &[u8])> = response
+        .headers
+        .iter()
+        .map(|(n, v)| (*n, v.as_bytes()))
+        .collect();
+    if abi::send_local_response(
+        response.status,
+        &headers::encode_map(&pairs),
+        response.body.as_bytes(),
+    )
+    .is_err()
+    {
+        abi::log(
+            abi::LOG_ERROR,
+            "proofgate: could not send the deny response; the request stays paused",
+        );
+    }
+    record(out, Some(denial.reason), &denial.facts, &event_id);
+    if let Some(m) = out.metrics {
+        m.denied(denial.reason);
+        if let Some(p) = denial.replay {
+            m.replay(&p);
+        }
+    }
+    Action::Pause
+}
+
+/// The audit line and filter state for access logs.
+fn record(out: &Out<'_>, reason: Option<Reason>, facts: &Facts, event_id: &EventId) {
+    if let Some(p) = out.providers {
+        p.record(
+            facts.provider.as_deref(),
+            reason.is_none(),
+            facts.token_cache_hit,
+        );
+    }
+    let engine = out.engine;
+    let log_it = match reason {
+        // Unauthenticated denies are rate-limited per VM (anyone can send them); the rest and
+        // every allow are not.
+        Some(reason) => AUDIT_BUDGET.with(|b| b.borrow_mut().admit(reason, out.now)),
+        None => engine.is_none_or(|e| e.config.audit_log_allow),
+    };
+    if reason.is_some() && !log_it {
+        if let Some(m) = out.metrics {
+            m.audit_suppressed(1);
+        }
+    }
+    if log_it {
+        let policy_version = engine
+            .and_then(|e| e.config.bundle.as_ref())
+            .and_then(|b| b.policy_version.as_deref());
+        let line = audit::line(
+            reason,
+            facts,
+            event_id,
+            out.request_id,
+            policy_version,
+            out.now,
+        );
+        abi::log(abi::LOG_INFO, &line);
+    }
+    let event = event_id.to_string();
+    let state = [
+        (
+            "proofgate.decision",
+            Some(if reason.is_none() { "allow" } else { "deny" }),
+        ),
+        (
+            "proofgate.reason",
+            Some(reason.map_or("allowed", Reason::code)),
+        ),
+        ("proofgate.event_id", Some(event.as_str())),
+        ("proofgate.route_id", facts.route_id.as_deref()),
+        ("proofgate.subject", facts.subject.as_deref()),
+        ("proofgate.issuer", facts.issuer.as_deref()),
+    ];
+    for (name, value) in state {
+        if let Some(value) = value {
+            // Printed as PLAIN by access logs: escaped so no value can forge or split a line.
+            // Filter state is for logs only; failing to set it must not change the decision.
+            let _ = abi::set_property(name, log_text::escape(value).as_bytes());
         }
     }
 }

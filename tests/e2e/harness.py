@@ -646,7 +646,7 @@ STATUS_BY_REASON = {
                      "invalid_passport_signature", "invalid_passport_claims", "passport_expired",
                      "passport_not_yet_valid", "passport_lifetime_exceeded",
                      "missing_request_proof", "invalid_request_proof", "request_binding_mismatch",
-                     "jti_replay", "revoked"], 401),
+                     "jti_replay", "revoked", "jti_in_flight"], 401),
     # Bearer JWT providers (DESIGN.md section 13).
     **dict.fromkeys(["missing_token", "malformed_token", "invalid_token_signature",
                      "issuer_mismatch", "token_expired", "token_not_yet_valid"], 401),
@@ -655,8 +655,10 @@ STATUS_BY_REASON = {
     **dict.fromkeys(["missing_dpop_proof", "invalid_dpop_proof", "dpop_binding_mismatch",
                      "dpop_replay", "dpop_downgrade", "use_dpop_nonce"], 401),
     "body_too_large": 413,
+    "body_timeout": 408,
     "replay_store_unavailable": 503,
     "keys_unavailable": 503,
+    "too_many_parked_requests": 503,
 }
 EVENT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 IDENTITY_HEADERS = ("x-trustplane-subject", "x-trustplane-issuer", "x-trustplane-trust-domain",

@@ -30,7 +30,7 @@ COUNTERS = ["decisions.allow", "decisions.deny", "decisions.exempt", "replay.cas
             "replay.refused_store_full", "replay.share_full", "config.loads", "config.rejections",
             "audit.suppressed",
             *(f"deny.{r}" for r in REASONS)]
-GAUGES = ["replay.entries", "vm.memory_bytes", "vm.count"]
+GAUGES = ["replay.entries", "vm.memory_bytes", "vm.count", "parked_requests"]
 # Counts timer ticks: moves with time, not traffic (checked in test_operations.py).
 TICKS = "vm.ticks"
 # One on_configure per wasm VM: Envoy's configuration-check VM, the main thread's and one per
@@ -133,6 +133,7 @@ def test_exact_counters_in_admin_stats(counted: Gateway, traffic: dict[str, Any]
     })
     assert {name: stats[name] for name in COUNTERS} == expected
     assert stats["vm.memory_bytes"] > 0, stats
+    assert stats["parked_requests"] == 0, stats
 
 
 def test_prometheus_rendering(counted: Gateway, traffic: dict[str, Any]) -> None:
@@ -145,9 +146,8 @@ def test_prometheus_rendering(counted: Gateway, traffic: dict[str, Any]) -> None
         assert key in samples, sorted(samples)
         samples[key] = want[key]
     assert samples == want
-    gauges = ("proofgate_replay_entries", "proofgate_vm_memory_bytes", "proofgate_vm_count")
-    assert types == {k: "gauge" if k in gauges else "counter"
-                     for k in want}
+    gauges = {"proofgate_" + name.replace(".", "_") for name in GAUGES}
+    assert types == {k: "gauge" if k in gauges else "counter" for k in want}
     assert samples["proofgate_decisions_allow"] == 3 and samples["proofgate_deny_missing_passport"] == 2
 
 
