@@ -11,11 +11,13 @@ import functools
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 import h2.config
 import h2.connection
 import h2.events
+import pytest
 import harness
 import tpsign
 from harness import Gateway, Response, expect_allow, expect_deny
@@ -25,6 +27,9 @@ BODY_TIMEOUT_MS = 2500
 PLUGIN_CONFIG = harness.base_plugin_config(max_parked_requests=MAX_PARKED,
                                            body_timeout_ms=BODY_TIMEOUT_MS)
 
+# The flood runs against its own gateway with the default bound and a body timeout longer than
+# any loaded machine needs to send it, so that its first stream is still waiting at the end.
+FLOOD_CONFIG = harness.base_plugin_config(body_timeout_ms=120_000)
 FLOOD_STREAMS = 500
 PADDING_BYTES = 48_000
 # The flooded VM's linear memory after the flood (the gauge `proofgate.vm.memory_bytes`). The
@@ -246,7 +251,13 @@ def _memory_samples(gateway: Gateway, seconds: float) -> list[int]:
     return samples
 
 
-def test_flood_of_bodyless_streams_with_one_passport(gateway: Gateway) -> None:
+@pytest.fixture(scope="module")
+def flood_gateway(wasm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    yield from harness.serve(FLOOD_CONFIG, tmp_path_factory.mktemp("flood"))
+
+
+def test_flood_of_bodyless_streams_with_one_passport(flood_gateway: Gateway) -> None:
+    gateway = flood_gateway
     # issue 8 item 1: HTTP/2 streams carrying one passport plus ~48 KB of padding headers and
     # never a body. Each used to park with its whole header map, and memory never came back.
     req = _post(gateway, 40)
