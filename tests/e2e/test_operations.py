@@ -415,6 +415,20 @@ def test_without_stop_iteration_flag_a_post_times_out_undecided(
         assert gw.stats()["http.ingress.downstream_rq_idle_timeout"] == 1
 
 
+def test_without_stop_iteration_flag_body_timeout_answers_first(
+        wasm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With body_timeout_ms below Envoy's stream idle timeout, proofgate answers the stuck POST
+    # itself: 408 body_timeout, and the audit event says no body byte ever arrived.
+    _patched_bootstrap(monkeypatch, wasm_config={"allow_on_headers_stop_iteration": False},
+                       hcm={"stream_idle_timeout": "60s"})
+    for gw in harness.serve(harness.base_plugin_config(body_timeout_ms=1000), tmp_path):
+        req = tpsign.sign("POST", gw.url("/v1/orders"), b'{"a":1}', {"Content-Type": "application/json"})
+        event_id = expect_deny(gw.send_signed(req), 408, "body_timeout", presented=True, gateway=gw)
+        event = gw.audit_event(event_id)
+        assert (event["reason_code"], event["detail_reason"]) == ("body_timeout", "body_timeout_no_body_bytes"), event
+        assert gw.stats()["http.ingress.downstream_rq_idle_timeout"] == 0
+
+
 @pytest.mark.parametrize("target", ["/v1/orders/a%2Fb", "/v1/orders/a%2fb", "/v1/orders/a%5Cb"])
 def test_escaped_slashes_in_the_path_are_refused_by_envoy(gateway: Gateway, target: str) -> None:
     resp = gateway.send("GET", target)
