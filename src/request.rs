@@ -17,6 +17,15 @@ impl RequestView {
         RequestView { headers }
     }
 
+    /// Bytes of header names and values: what keeping this view costs, give or take the
+    /// per-header bookkeeping.
+    pub fn byte_len(&self) -> usize {
+        self.headers
+            .iter()
+            .map(|(n, v)| n.len().saturating_add(v.len()))
+            .fold(0, usize::saturating_add)
+    }
+
     /// The first value of `name` (lowercase), as transcript-v1 says.
     pub fn first(&self, name: &str) -> Option<&[u8]> {
         self.headers

@@ -5,6 +5,7 @@
 
 use super::{abi, internal, now_ms, store, Http};
 use crate::decision::Denial;
+use crate::jwks::waiters::MAX_HELD_HEADER_BYTES;
 use crate::jwks::{Completion, Election, FetchError, Hold, Ring, Trigger, Waiter, Waiters};
 use crate::reason::Reason;
 use crate::request::RequestView;
@@ -382,8 +383,9 @@ impl Http {
         end_of_stream: bool,
     ) -> Action {
         let now = now_ms().unwrap_or(self.now.saturating_mul(1000));
+        let small = request.byte_len() <= MAX_HELD_HEADER_BYTES;
         let held = match self.keys.as_ref().map(|k| k.try_borrow_mut()) {
-            Some(Ok(mut k)) => k.hold(self.id, self.me.clone(), hold, now),
+            Some(Ok(mut k)) if small => k.hold(self.id, self.me.clone(), hold, now),
             _ => false,
         };
         if !held {

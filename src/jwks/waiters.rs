@@ -38,7 +38,16 @@ pub struct Waiters {
 }
 
 /// At most this many requests are held per VM; more are refused at once (`keys_unavailable`).
-pub const MAX_WAITERS: usize = 4096;
+///
+/// A held request keeps its header map (it is decided again from the start when the keys come),
+/// and it is held before any signature verified, so anyone can fill this list while a fetch is
+/// in flight: with [`MAX_HELD_HEADER_BYTES`] it bounds what holding costs a VM to 8 MiB of
+/// headers (issue 8, item 1, applied to the JWKS wait).
+pub const MAX_WAITERS: usize = 512;
+
+/// A request whose header names and values take more than this many bytes is never held: it
+/// gets `keys_unavailable` at once while keys are missing.
+pub const MAX_HELD_HEADER_BYTES: usize = 16 * 1024;
 
 impl Waiters {
     /// Holds `w`; false when the VM already holds [`MAX_WAITERS`].

@@ -124,6 +124,23 @@ def test_a_request_arriving_during_the_first_fetch_is_held_then_allowed(
         assert server.count() == 1
 
 
+def test_a_request_with_large_headers_is_never_held(server: JwksServer, tmp_path: Path) -> None:
+    # Held requests keep their headers, before any signature verified: one with more than
+    # 16 KiB of header names and values is refused at once while the keys are on their way.
+    server.set_mode("ok", delay=3.0)
+    with gateway_for(server, tmp_path, timeout_ms=8000) as gw:
+        padding = [(f"x-pad-{i}", "p" * 1000) for i in range(20)]
+        req = tpsign.sign("GET", gw.url("/v1/orders/1"))
+        started = time.monotonic()
+        resp = gw.send_signed(req, extra=padding)
+        assert time.monotonic() - started < 2.5, "held, not refused at once"
+        expect_keys_unavailable(gw, resp)
+        assert server.count() == 0, "the keys were served already"
+        # The same request without the padding is held and allowed once the keys come.
+        req = tpsign.sign("GET", gw.url("/v1/orders/2"))
+        expect_allow(gw.send_signed(req), jti=req["jti"], route_id="orders.get")
+
+
 def test_rotation_to_a_new_kid_is_picked_up_by_exactly_one_refetch(
         server: JwksServer, tmp_path: Path) -> None:
     with gateway_for(server, tmp_path) as gw:
