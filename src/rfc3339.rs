@@ -8,12 +8,34 @@ pub fn format_utc(unix_seconds: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    // Digits written directly rather than through `format!` (the audit line formats one per
+    // decision, issue 12); every field is in range after the clamp, so the widths are fixed.
+    let mut out = [0u8; 20];
+    let fields = [
+        (0, 4, y),
+        (5, 2, m),
+        (8, 2, d),
+        (11, 2, rem / 3600),
+        (14, 2, (rem % 3600) / 60),
+        (17, 2, rem % 60),
+    ];
+    for (at, width, mut value) in fields {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    for (at, sep) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'Z'),
+    ] {
+        out[at] = sep;
+    }
+    out.iter().map(|b| char::from(*b)).collect()
 }
 
 // Howard Hinnant's days-to-civil algorithm, valid for the proleptic Gregorian calendar.
@@ -42,5 +64,7 @@ mod tests {
         assert_eq!(format_utc(1_795_000_000), "2026-11-18T11:06:40Z");
         assert_eq!(format_utc(-5), "1970-01-01T00:00:00Z");
         assert_eq!(format_utc(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(format_utc(86_399), "1970-01-01T23:59:59Z");
+        assert_eq!(format_utc(1_000_000_000), "2001-09-09T01:46:40Z");
     }
 }
