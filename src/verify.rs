@@ -59,6 +59,9 @@ pub struct Pending {
     /// The credential is valid while `now < valid_until`; at or after it the answer is `expired`.
     pub valid_until: i64,
     pub expired: Reason,
+    /// The `WWW-Authenticate` challenges `expired` answers with: a DPoP provider's, for its
+    /// token or its proof; `None`: the default ones.
+    pub expired_challenges: Option<Vec<String>>,
     /// The route's bundle is current while `now <= fresh_until`; `None`: it never goes stale.
     pub fresh_until: Option<i64>,
     /// The one-time key consumed at the decision.
@@ -161,7 +164,7 @@ pub struct Admitted {
     pub valid_until: i64,
     pub expired: Reason,
     pub fresh_until: Option<i64>,
-    /// The challenges of `expired` when it is a DPoP proof's age (`invalid_dpop_proof`).
+    /// The challenges `expired` answers with (a DPoP provider's token or proof).
     pub expired_challenges: Option<Vec<String>>,
 }
 
@@ -185,9 +188,7 @@ impl Admitted {
         let challenges = match key.and_then(|i| self.cluster.get(i)) {
             Some(k) if k.replay == reason => k.challenges.clone(),
             Some(_) => None,
-            None if reason == self.expired && reason == Reason::InvalidDpopProof => {
-                self.expired_challenges.clone()
-            }
+            None if reason == self.expired => self.expired_challenges.clone(),
             None => None,
         };
         Denial {
@@ -374,6 +375,7 @@ impl Engine {
             body_sha256: Some(signed.body_sha256),
             valid_until,
             expired: Reason::PassportExpired,
+            expired_challenges: None,
             fresh_until,
             replay: Some(ReplayKey {
                 issuer: passport.iss,
@@ -407,6 +409,7 @@ impl Engine {
             body_sha256,
             valid_until,
             expired,
+            expired_challenges,
             fresh_until,
             replay,
             dpop,
@@ -423,12 +426,11 @@ impl Engine {
             return Err(deny(Reason::StaleBundleFailClosed, facts));
         }
         if now >= valid_until {
-            let mut denial = deny(expired, facts);
-            // A DPoP proof that aged out answers with its provider's DPoP challenge.
-            if expired == Reason::InvalidDpopProof {
-                denial.challenges = dpop.first().map(|p| p.challenges.clone());
-            }
-            return Err(denial);
+            // A DPoP provider's token or proof answers with its DPoP challenge.
+            return Err(Denial {
+                challenges: expired_challenges,
+                ..deny(expired, facts)
+            });
         }
         let mut pressure = match &replay {
             None => Pressure::default(),
@@ -442,7 +444,6 @@ impl Engine {
                 }
             },
         };
-        let expired_challenges = dpop.first().map(|p| p.challenges.clone());
         let mut cluster: Vec<ClusterKey> = replay.iter().map(ClusterKey::passport).collect();
         // DPoP proof jtis, last (section 14); their age is decided again by the store.
         for proof in dpop {

@@ -427,6 +427,7 @@ impl Engine {
                 body_sha256: None,
                 valid_until: i64::MAX,
                 expired: Reason::TokenExpired,
+                expired_challenges: None,
                 fresh_until: None,
                 replay: None,
                 dpop: Vec::new(),
@@ -441,6 +442,21 @@ impl Engine {
             if until < pending.valid_until {
                 pending.valid_until = until;
                 pending.expired = Reason::TokenExpired;
+                // A DPoP provider answers an expired token with its DPoP challenges, in the
+                // scheme the token came with (a proof came only with the DPoP scheme).
+                let used = if t.dpop.is_some() {
+                    Scheme::DPoP
+                } else {
+                    Scheme::Bearer
+                };
+                pending.expired_challenges =
+                    (provider.dpop.mode != dpop::Mode::Disabled).then(|| {
+                        dpop::challenge::challenges(
+                            &provider.dpop,
+                            Reason::TokenExpired,
+                            Some(used),
+                        )
+                    });
             }
             add_token_facts(
                 &mut pending.facts,
@@ -461,12 +477,14 @@ impl Engine {
             if let Some(proven) = t.dpop {
                 // The proof is acceptable until its last valid second, decided again then.
                 let until = proven.last_valid.saturating_add(1);
+                pending.facts.dpop_jkt = Some(proven.jkt.clone());
+                let proof = PendingProof::new(provider, proven);
                 if until < pending.valid_until {
                     pending.valid_until = until;
                     pending.expired = Reason::InvalidDpopProof;
+                    pending.expired_challenges = Some(proof.challenges.clone());
                 }
-                pending.facts.dpop_jkt = Some(proven.jkt.clone());
-                pending.dpop.push(PendingProof::new(provider, proven));
+                pending.dpop.push(proof);
             }
         }
         if pending.facts.allow_detail.is_none() {

@@ -68,13 +68,18 @@ fn request(token: &str, proof: &str) -> RequestView {
 }
 
 fn bound_request(jti: &str) -> RequestView {
+    bound_request_until(jti, NOW + 600)
+}
+
+/// A bound request whose token expires at `exp`.
+fn bound_request_until(jti: &str, exp: i64) -> RequestView {
     let (kp, jwk) = client();
     let jkt = proofgate::dpop::key::ProofKey::from_jwk(jwk.as_object().unwrap())
         .unwrap()
         .1;
     let token = jws(
         &json!({"alg": "EdDSA", "kid": "k1"}),
-        &json!({"iss": "https://auth.internal", "sub": "svc", "exp": NOW + 600,
+        &json!({"iss": "https://auth.internal", "sub": "svc", "exp": exp,
                 "cnf": {"jkt": jkt}}),
         &issuer(),
     );
@@ -271,4 +276,27 @@ fn an_etcd_failure_is_a_503_without_a_dpop_challenge() {
         503
     );
     assert!(challenge(&denial).is_empty());
+}
+
+const INVALID_TOKEN: &str = "DPoP error=\"invalid_token\", algs=\"EdDSA ES256\"";
+
+/// A DPoP-bound token that expires while its request waits (for its body, or for etcd) is
+/// `token_expired` with the provider's DPoP challenge, as it is on the headers.
+#[test]
+fn a_dpop_token_that_expires_while_its_request_waits_gets_the_dpop_challenge() {
+    // exp + 30 s of skew = NOW + 40, before the proof's last second (NOW + 60).
+    for e in [engine(), cluster_engine()] {
+        let mut store = MemoryStore::default();
+        let p = pending(&e, &bound_request_until("jti-exp", NOW + 10));
+        assert_eq!((p.valid_until, p.expired), (NOW + 40, Reason::TokenExpired));
+        let denial = e.check_body(p, b"", &mut store, NOW + 40).unwrap_err();
+        assert_eq!(denial.reason, Reason::TokenExpired);
+        assert_eq!(challenge(&denial), [INVALID_TOKEN]);
+        // Admitted in time, then etcd answers too late.
+        let p = pending(&e, &bound_request_until("jti-exp2", NOW + 10));
+        let admitted = e.check_body(p, b"", &mut store, NOW + 39).unwrap();
+        assert_eq!(admitted.recheck(NOW + 40), Err(Reason::TokenExpired));
+        let denial = admitted.refused(Reason::TokenExpired, None);
+        assert_eq!(challenge(&denial), [INVALID_TOKEN]);
+    }
 }

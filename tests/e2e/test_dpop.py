@@ -8,7 +8,9 @@ with proofgate.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -26,6 +28,7 @@ BOUND_ISS = "https://auth.bound.example"      # dpop: required
 MIXED_ISS = "https://auth.mixed.example"      # dpop: allowed
 NONCED_ISS = "https://auth.nonced.example"    # dpop: required, server nonces
 FORWARD_ISS = "https://auth.forward.example"  # dpop: required, forward: true
+BRIEF_ISS = "https://auth.brief.example"      # dpop: required, no clock skew
 COPIES = 40
 
 
@@ -39,12 +42,14 @@ PLUGIN_CONFIG: dict[str, Any] = {
         provider("nonced", NONCED_ISS, "required", dpop_nonce={"rotate_seconds": 300}),
         provider("forwarding", FORWARD_ISS, "required", forward=True,
                  dpop_algorithms=["ES256", "EdDSA"]),
+        provider("brief", BRIEF_ISS, "required", clock_skew_seconds=0),
     ],
     "rules": [
         {"match": {"prefix": "/healthz"}, "requires": "allow"},
         {"match": {"prefix": "/mixed"}, "requires": {"provider": "mixed"}},
         {"match": {"prefix": "/nonced"}, "requires": {"provider": "nonced"}},
         {"match": {"prefix": "/forward"}, "requires": {"provider": "forwarding"}},
+        {"match": {"prefix": "/brief"}, "requires": {"provider": "brief"}},
         {"match": {"prefix": "/"}, "requires": {"provider": "bound"}},
     ],
 }
@@ -242,6 +247,39 @@ def test_same_proof_concurrently_over_both_workers(gateway: Gateway, client: Key
     after = _worker_connections(gateway)
     busy = [name for name in after if after[name] - before.get(name, 0) > 0]
     assert len(busy) == 2, f"both workers must take connections: {before} -> {after}"
+
+
+def test_a_token_that_expires_while_its_body_is_awaited_gets_the_dpop_challenge(
+        gateway: Gateway, client: Key) -> None:
+    # Decided again at the decision: token_expired, in the DPoP scheme it came with (the headers
+    # would have answered the same), not the default Bearer challenge.
+    exp = int(time.time()) + 3
+    tok = token(BRIEF_ISS, jkt=client.jkt, exp=exp)
+    proof = client.proof("POST", gateway.url("/brief/orders"), tok)
+    body = b'{"n":1}'
+    head = ["POST /brief/orders HTTP/1.1", f"Host: {gateway.authority}",
+            f"Authorization: DPoP {tok}", f"DPoP: {proof}", "Content-Type: application/json",
+            f"Content-Length: {len(body)}"]
+    sock = socket.create_connection((gateway.host, gateway.port), timeout=10)
+    try:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        sock.settimeout(1.0)
+        try:
+            early = sock.recv(1, socket.MSG_PEEK)
+        except socket.timeout:
+            early = b""
+        assert early == b"", "the headers were answered before the body"
+        assert time.time() < exp, "machine too slow: headers sent after the token expired"
+        while time.time() < exp + 1.2:
+            time.sleep(0.1)
+        sock.settimeout(10)
+        sock.sendall(body)
+        raw = http.client.HTTPResponse(sock)
+        raw.begin()
+        resp = Response(raw.status, [(n.lower(), v) for n, v in raw.getheaders()], raw.read())
+    finally:
+        sock.close()
+    expect_dpop_deny(gateway, resp, "token_expired", [f'DPoP error="invalid_token", {ALGS}'])
 
 
 # ---------------------------------------------------------------------------------------------
