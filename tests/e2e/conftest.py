@@ -42,6 +42,10 @@ def wasm(envoy_bin: Path) -> Path:
 
 def _plugin_config(module: Any) -> dict[str, Any]:
     config = getattr(module, "PLUGIN_CONFIG", None)
+    if callable(config):
+        # Made when the module's gateway starts: a config that holds a time (a revocation
+        # cutoff) must not age while other modules run first.
+        config = config()
     return harness.base_plugin_config() if config is None else config
 
 

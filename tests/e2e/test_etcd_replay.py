@@ -168,6 +168,7 @@ def test_member_down_quorum_lost_and_back(replicas: tuple[Gateway, Gateway], etc
         expect_allow(a.send_signed(req), jti=req["jti"], route_id="orders.get")
 
         etcd.kill(m1)
+        failing_since = time.monotonic()
         for n in range(7, 10):
             req = _get(a, n)
             started = time.monotonic()
@@ -177,9 +178,12 @@ def test_member_down_quorum_lost_and_back(replicas: tuple[Gateway, Gateway], etc
             assert resp.headers_named("retry-after") == ["1"], resp.headers
             assert elapsed < TIMEOUT_MS / 1000 + 3, f"503 after {elapsed:.1f}s"
         assert a.stats()["wasmcustom.proofgate.replay.cluster.errors"] >= 3
-        # Rate-limited: at most one warning per worker per 10 s, however many requests failed.
+        # Rate-limited: at most one warning per worker per 10 s, however many requests failed
+        # (a loaded machine may take longer than 10 s for the three).
+        windows = 1 + int((time.monotonic() - failing_since) // 10)
         lines = [line for line in a.log_text().splitlines() if "etcd replay store unavailable" in line]
-        assert 1 <= len(lines) <= 2 and all("][warning][wasm]" in line for line in lines), lines
+        assert 1 <= len(lines) <= 2 * windows and all("][warning][wasm]" in line for line in lines), \
+            (lines, windows)
     finally:
         for m in (m1, m2):
             if m.proc is None:

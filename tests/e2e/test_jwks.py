@@ -159,7 +159,9 @@ def test_rotation_to_a_new_kid_is_picked_up_by_exactly_one_refetch(
 
 def test_a_storm_of_unknown_kids_refetches_at_most_once_per_min_refetch_seconds(
         server: JwksServer, tmp_path: Path) -> None:
-    with gateway_for(server, tmp_path) as gw:
+    # A generous fetch timeout: on a loaded machine a refetch slower than the default 1.5 s would
+    # fail and be retried, and the retry would count as a second fetch.
+    with gateway_for(server, tmp_path, timeout_ms=6000) as gw:
         wait_fetches(gw, server, 1)
         before = server.count()
         start = time.monotonic()

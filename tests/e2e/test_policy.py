@@ -28,7 +28,10 @@ OLD_PARTNER_KEY = tpsign.key_from_seed(bytes(range(2, 34)))  # its kid is revoke
 
 REVOKED_JTI = "jti-revoked-0001"
 CUTOFF_SUBJECT = "external:jwks:cutoff-caller"
-CUTOFF = int(time.time()) - 120  # passports of CUTOFF_SUBJECT issued before this are revoked
+# Passports of CUTOFF_SUBJECT issued before this are revoked. Set when the gateway starts (see
+# `_plugin_config`), so that a passport issued just before it is still unexpired when the test
+# runs however long the modules before this one took.
+CUTOFF = int(time.time()) - 120
 
 CTX_OK = {"tool_name": "refund", "workflow_id": "wf-42", "max_txn_value": "99.99"}
 PROV_OK = {"profile": "spiffe-svid-v1", "spiffe_trust_domain": "prod.example", "posture": "managed"}
@@ -36,6 +39,8 @@ JSON = {"Content-Type": "application/json"}
 
 
 def _plugin_config() -> dict[str, Any]:
+    global CUTOFF
+    CUTOFF = int(time.time()) - 120
     routes = [
         # The demo caller and its siblings: prefix "external:jwks:".
         route("orders.get", "GET", "/v1/orders/{order_id}",
@@ -76,7 +81,7 @@ def _plugin_config() -> dict[str, Any]:
     return config
 
 
-PLUGIN_CONFIG = _plugin_config()
+PLUGIN_CONFIG = _plugin_config
 
 
 def _deny(gateway: Gateway, req: dict[str, Any], reason: str, status: int = 403) -> str:
