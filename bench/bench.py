@@ -830,8 +830,6 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
             f"| {added} | {s['cpu_us_per_req']:.0f} "
             f"| {ratio(s['cpu_us_per_req'], fl['sat']['cpu_us_per_req'] if fl else None)} "
             f"| {100 * s['envoy_util']:.0f}% / {100 * s['wrk_util']:.0f}% / {100 * s['other_util']:.0f}% |")
-    add("| (c) proofgate bearer JWT (same token as jwt_authn), token cache off / on | **not "
-        "implemented yet** | — | — | — | — | — | — | — | — | — |")
     add("")
     if refs:
         add("Floor reference runs (no filter) at the other configurations' rates: " + "; ".join(
@@ -912,8 +910,20 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
                 f"{peak / 2**20:.1f} MiB — {verdict}, with {mem['filled']['entries_max']:,} "
                 f"entries stored after {mem['sent']:,} distinct requests (the entries themselves "
                 "live in Envoy's shared data, outside the VM: see Memory).")
-    add("- Cached bearer token ≥ jwt_authn, uncached ≥ 70%: cannot be measured — proofgate's "
-        "bearer-JWT mode is **not implemented yet**.")
+    # Issue 9: a bearer EdDSA JWT on a provider route against jwt_authn, same run.
+    jwt_cached = cfgs.get("b-jwt-authn-cached")
+    nocache = cfgs.get("e-proofgate-jwt-nocache")
+    for row, base, want, what in [
+            (bearer, jwt, 2.5, "proofgate bearer JWT, token cache on, vs jwt_authn (no cache)"),
+            (bearer, jwt_cached, 0.5, "proofgate bearer JWT, token cache on, vs jwt_authn + jwt_cache_config"),
+            (nocache, jwt, 1.2, "proofgate bearer JWT, token cache off, vs jwt_authn (no cache)")]:
+        if row and base:
+            r = row["sat"]["rps"] / base["sat"]["rps"]
+            r_cpu = base["sat"]["cpu_us_per_req"] / row["sat"]["cpu_us_per_req"]
+            verdict = "met" if r >= want else "**missed**"
+            add(f"- {what} ≥ {want}×: {r:.2f}× req/s ({row['sat']['rps']:,.0f} vs "
+                f"{base['sat']['rps']:,.0f}) — {verdict}; by CPU per request {r_cpu:.2f}× "
+                f"({row['sat']['cpu_us_per_req']:.0f} vs {base['sat']['cpu_us_per_req']:.0f} µs).")
     add("")
 
     # Memory
@@ -975,7 +985,8 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
         "`jwt_cache_config` is set**, so the single-token run verifies every request; the "
         f"{args.jwt_tokens} distinct-token run (cycled) confirms that, and the "
         "`jwt_cache_config` run (same single token, cache size 1024) shows a cached token.")
-    add("- **(c) proofgate bearer JWT**: not implemented yet, so not measured.")
+    add("- **(e) proofgate bearer JWT**: one JWT provider with the same EdDSA key inline, the "
+        "same single token as (b), issuer and audience checked, token cache on (4,096) or off.")
     mints = [(cnt, secs) for c in data["configs"] for cnt, secs in c.get("minting", [])]
     if mints:
         add("- **(f) proofgate DPoP**: one provider with `dpop: \"required\"`, EdDSA only, "
@@ -1116,7 +1127,7 @@ def mib_range(g: dict[str, Any]) -> str:
 def write_svg(data: dict[str, Any]) -> None:
     """Two bar panels: requests/s at saturation, and p99 latency (saturation and fixed rate)."""
     cfgs = data["configs"]
-    labels = [c["short"] for c in cfgs] + ["proofgate bearer JWT"]
+    labels = [c["short"] for c in cfgs]
     rps = [c["sat"]["rps"] for c in cfgs]
     p99s = [c["sat"]["p99_us"] / 1000 for c in cfgs]
     p99f = [c["fixed"]["p99_us"] / 1000 for c in cfgs]
