@@ -52,7 +52,23 @@ fn main() {
     let iters = env("PIPELINE_ITERS").unwrap_or(2000);
     // Signing cost must not scale with the measured count: prepare the same number every run.
     let prepare = env("PIPELINE_PREPARE").unwrap_or(iters).max(iters);
-    let engine = Engine::new(config(&config_json()), NOW - 10);
+    // `PIPELINE_ROUTES=N PIPELINE_REVOCATIONS=M`: the same requests against a bundle with N extra
+    // routes and M revoked jtis (key tables on), so bench/callgrind.sh can count what growth costs.
+    let engine = match (env("PIPELINE_ROUTES"), env("PIPELINE_REVOCATIONS")) {
+        (None, None) => Engine::new(config(&config_json()), NOW - 10),
+        (routes, revocations) => Engine::new(
+            Config::parse(
+                sized_config(routes.unwrap_or(0), revocations.unwrap_or(0))
+                    .replace(
+                        "\"key_tables_max_bytes\":0",
+                        "\"key_tables_max_bytes\":4194304",
+                    )
+                    .as_bytes(),
+            )
+            .unwrap(),
+            NOW - 10,
+        ),
+    };
     let mut store = MemoryStore::default();
     engine.replay.open(&mut store).unwrap();
     let req = Req::post_order();
