@@ -69,8 +69,9 @@ print(f"In V8 the core takes {core:.0f} µs per request; two table-path Ed25519 
       f"process take {crypto:.0f} µs ({100 * crypto / core:.0f}%), the rest of the core (JSON, base64, SHA-256 of "
       f"body, query, headers and transcript, policy, replay bucket) about {core - crypto:.0f} µs. "
       "Inside Envoy the filter's added CPU per request (the table above, over the floor) also pays the shell: "
-      "about 25 host calls (headers, body, clock, randomness, shared data read and CAS write, 5 credential "
-      "removals, 7 identity headers, 6 filter-state properties, the audit log line, metrics). The signatures are "
+      "13 host calls on an allowed GET, 16 on a POST (clock, header map read, body, shared data read and CAS "
+      "write, one write of the whole header map, 6 filter-state properties, the audit log line, the allow "
+      "counter; randomness once per 32 requests; bench/BACKENDS.md counts them). The signatures are "
       "the cost that decides the gap to jwt_authn, which verifies one signature natively with BoringSSL.")
 PY
 fi
