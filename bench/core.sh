@@ -99,5 +99,18 @@ cargo bench --quiet --bench replay 2>/dev/null | replay_rows "native (x86_64)"
 if command -v node >/dev/null 2>&1; then
   cargo build --quiet --release --target wasm32-wasip1 --bench replay --no-default-features
   replay_wasm=$(ls -t target/wasm32-wasip1/release/deps/replay-*.wasm | head -1)
-  node --no-warnings bench/replay-wasi.mjs "$replay_wasm" | replay_rows "V8 (node WASI)"
+  # node (v20's WASI) has crashed with SIGSEGV on exit after printing every row (bench run of
+  # 2026-11-28): keep the rows it printed and say so; fail only when rows are missing.
+  replay_v8_status=0
+  replay_v8=$(node --no-warnings bench/replay-wasi.mjs "$replay_wasm") || replay_v8_status=$?
+  printf '%s\n' "$replay_v8" | replay_rows "V8 (node WASI)"
+  if [[ $replay_v8_status -ne 0 ]]; then
+    if [[ $(grep -c '^replay: ' <<<"$replay_v8") -ge 6 ]]; then
+      echo
+      echo "(node exited with status $replay_v8_status after printing all rows above.)"
+    else
+      echo "bench/core.sh: node replay bench failed (status $replay_v8_status)" >&2
+      exit "$replay_v8_status"
+    fi
+  fi
 fi
