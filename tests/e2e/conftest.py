@@ -13,6 +13,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "examples"))
 
 import harness  # noqa: E402
+from etcd_cluster import EtcdCluster, etcd_bin  # noqa: E402
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -55,3 +56,16 @@ def gateway(request: pytest.FixtureRequest, wasm: Path,
     """One Envoy + proofgate + echo upstream per test module. A module may set PLUGIN_CONFIG."""
     workdir = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
     yield from harness.serve(_plugin_config(request.module), workdir)
+
+
+# A 3-member etcd on loopback for the modules that test the cluster-wide replay store
+# (test_etcd_replay.py, test_dpop_etcd.py): one per module, stopped after it.
+@pytest.fixture(scope="module")
+def etcd() -> Iterator[EtcdCluster]:
+    if etcd_bin() is None:
+        pytest.fail("etcd not installed: `make` installs Debian's etcd-server (apt-get install etcd-server)")
+    cluster = EtcdCluster.create().start_all()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -18,7 +18,7 @@ import pytest
 
 import harness
 from dpop_clients import Key, b64url_json, provider, token
-from etcd_cluster import EtcdCluster, etcd_bin
+from etcd_cluster import EtcdCluster
 from harness import EVENT_ID_RE, Gateway, Response, describe
 
 ISSUER = "https://auth.bound.example"
@@ -28,17 +28,6 @@ URL = f"http://{HOST}/v1/orders"
 MAX_AGE = 60
 COPIES = 20
 CHALLENGE = 'DPoP error="invalid_dpop_proof", algs="EdDSA ES256"'
-
-
-@pytest.fixture(scope="module")
-def etcd() -> Iterator[EtcdCluster]:
-    if etcd_bin() is None:
-        pytest.fail("etcd not installed: `make` installs Debian's etcd-server (apt-get install etcd-server)")
-    cluster = EtcdCluster.create().start_all()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def _config(protocol: str) -> dict[str, Any]:

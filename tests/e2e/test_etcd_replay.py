@@ -17,23 +17,12 @@ import pytest
 
 import harness
 import tpsign
-from etcd_cluster import EtcdCluster, etcd_bin
+from etcd_cluster import EtcdCluster
 from harness import Gateway, Response, expect_allow, expect_deny
 
 TIMEOUT_MS = 1000
 PREFIX = "proofgate-e2e/"
 COPIES = 20
-
-
-@pytest.fixture(scope="module")
-def etcd() -> Iterator[EtcdCluster]:
-    if etcd_bin() is None:
-        pytest.fail("etcd not installed: `make` installs Debian's etcd-server (apt-get install etcd-server)")
-    cluster = EtcdCluster.create().start_all()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 def _config(protocol: str) -> dict[str, Any]:
