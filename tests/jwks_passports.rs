@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use proofgate::jwks::{Completion, Election, FetchError, Hold, Ring, Trigger, Waiter, Waiters};
+use proofgate::jwks::{Completion, Election, FetchError, Hold, Ring, Trigger, Waiters};
 use proofgate::reason::Reason;
 use proofgate::replay::MemoryStore;
 use proofgate::verify::{Engine, HeadersVerdict};
@@ -133,31 +133,6 @@ fn demo_token() -> String {
     token_with(KID, 0, &claims())
 }
 
-fn reason(v: &HeadersVerdict) -> Option<Reason> {
-    match v {
-        HeadersVerdict::Deny(d) => Some(d.reason),
-        _ => None,
-    }
-}
-
-fn hold(v: HeadersVerdict) -> Hold {
-    match v {
-        HeadersVerdict::AwaitKeys(h) => h,
-        other => panic!("expected a hold, got {other:?}"),
-    }
-}
-
-fn held(id: u32, h: Hold, now: i64) -> Waiter {
-    Waiter {
-        id,
-        source: h.source,
-        since_ms: now * MS,
-        deadline_ms: now * MS + h.timeout_ms,
-        generation: h.generation,
-        refetch: h.refetch,
-    }
-}
-
 #[test]
 fn first_request_is_held_through_the_prefetch_then_allowed() {
     let mut w = World::new();
@@ -207,7 +182,7 @@ fn a_held_request_is_decided_with_the_clock_of_the_wake_up() {
     w.respond(VM_A, NOW + 40, Ok(&jwks(&[(KID, 0)])));
     // exp + 30 s skew has passed by the time the keys arrived.
     assert_eq!(
-        reason(&w.decide(VM_A, &token, NOW + 40, false)),
+        deny_reason(&w.decide(VM_A, &token, NOW + 40, false)),
         Some(Reason::PassportExpired)
     );
 }
@@ -256,14 +231,14 @@ fn unknown_kids_refetch_once_per_min_refetch_seconds_then_fail_fast() {
     // The refetch concluded without the kid: woken, and unknown_signing_key.
     assert_eq!(w.tick(VM_A, NOW + 1).1, vec![1]);
     assert_eq!(
-        reason(&w.decide(VM_A, &bogus, NOW + 1, false)),
+        deny_reason(&w.decide(VM_A, &bogus, NOW + 1, false)),
         Some(Reason::UnknownSigningKey)
     );
     // Within min_refetch_seconds the next unknown kid is refused at once, on either VM.
     w.tick(VM_B, NOW + 2);
     for vm in [VM_A, VM_B] {
         assert_eq!(
-            reason(&w.decide(vm, &bogus, NOW + 5, true)),
+            deny_reason(&w.decide(vm, &bogus, NOW + 5, true)),
             Some(Reason::UnknownSigningKey)
         );
     }
@@ -294,7 +269,7 @@ fn a_failing_signature_refetches_only_old_keys() {
     // Signed by another key under the known kid.
     let forged = token_with(KID, 3, &claims());
     assert_eq!(
-        reason(&w.decide(VM_A, &forged, NOW + 5, true)),
+        deny_reason(&w.decide(VM_A, &forged, NOW + 5, true)),
         Some(Reason::InvalidPassportSignature)
     );
     let h = hold(w.decide(VM_A, &forged, NOW + 10, true));

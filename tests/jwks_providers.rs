@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use proofgate::config::{Config, ProviderKeys};
-use proofgate::jwks::{Completion, Election, FetchError, Hold, Ring, Trigger, Waiter, Waiters};
+use proofgate::jwks::{Completion, Election, FetchError, Ring, Trigger, Waiters};
 use proofgate::reason::Reason;
 use proofgate::replay::MemoryStore;
 use proofgate::request::RequestView;
@@ -150,31 +150,6 @@ impl World {
     }
 }
 
-fn reason(v: &HeadersVerdict) -> Option<Reason> {
-    match v {
-        HeadersVerdict::Deny(d) => Some(d.reason),
-        _ => None,
-    }
-}
-
-fn hold(v: HeadersVerdict) -> Hold {
-    match v {
-        HeadersVerdict::AwaitKeys(h) => h,
-        other => panic!("expected a hold, got {other:?}"),
-    }
-}
-
-fn held(id: u32, h: Hold, now: i64) -> Waiter {
-    Waiter {
-        id,
-        source: h.source,
-        since_ms: now * MS,
-        deadline_ms: now * MS + h.timeout_ms,
-        generation: h.generation,
-        refetch: h.refetch,
-    }
-}
-
 fn cache_hit(v: &HeadersVerdict) -> bool {
     match v {
         HeadersVerdict::NeedBody(p) => p.facts.token_cache_hit,
@@ -288,7 +263,7 @@ fn a_malformed_token_is_refused_at_once_even_without_keys() {
     let w = World::new();
     for bad in ["not-a-jwt", "a.b.c", "e30.e30.", "x.y.z.w"] {
         assert_eq!(
-            reason(&w.decide(VM_A, bad, NOW, true)),
+            deny_reason(&w.decide(VM_A, bad, NOW, true)),
             Some(Reason::MalformedToken),
             "{bad}"
         );
@@ -299,7 +274,7 @@ fn a_malformed_token_is_refused_at_once_even_without_keys() {
         &key_from_seed(1),
     );
     assert_eq!(
-        reason(&w.decide(VM_A, &none, NOW, true)),
+        deny_reason(&w.decide(VM_A, &none, NOW, true)),
         Some(Reason::MalformedToken)
     );
 }
@@ -369,7 +344,7 @@ fn a_rotated_kid_is_picked_up_by_one_rate_limited_refetch() {
             NOW + 5,
             true,
         );
-        assert_eq!(reason(&v), Some(Reason::UnknownSigningKey));
+        assert_eq!(deny_reason(&v), Some(Reason::UnknownSigningKey));
     }
     assert_eq!(w.tick(VM_A, NOW + 5).0, [Election::NotDue]);
     // After min_refetch_seconds one more refetch is allowed, and still unknown is a 401.
@@ -382,7 +357,7 @@ fn a_rotated_kid_is_picked_up_by_one_rate_limited_refetch() {
     w.respond(VM_A, NOW + 12, Ok(&jwks(&[("k1", 10), ("k2", 11)])));
     assert_eq!(w.tick(VM_A, NOW + 12).1, vec![9]);
     assert_eq!(
-        reason(&w.decide(VM_A, &token("made-up", 12, "e"), NOW + 12, false)),
+        deny_reason(&w.decide(VM_A, &token("made-up", 12, "e"), NOW + 12, false)),
         Some(Reason::UnknownSigningKey)
     );
 }
@@ -394,7 +369,7 @@ fn a_failing_signature_with_old_keys_refetches_once() {
     let forged = token("k1", 13, "x");
     // Keys younger than min_refetch_seconds: refused at once.
     assert_eq!(
-        reason(&w.decide(VM_A, &forged, NOW + 5, true)),
+        deny_reason(&w.decide(VM_A, &forged, NOW + 5, true)),
         Some(Reason::InvalidTokenSignature)
     );
     let h = hold(w.decide(VM_A, &forged, NOW + 11, true));
@@ -412,7 +387,7 @@ fn a_failing_signature_with_old_keys_refetches_once() {
     ));
     // And the old key's tokens are now the failing ones.
     assert_eq!(
-        reason(&w.decide(VM_A, &token("k1", 10, "y"), NOW + 12, true)),
+        deny_reason(&w.decide(VM_A, &token("k1", 10, "y"), NOW + 12, true)),
         Some(Reason::InvalidTokenSignature)
     );
 }
@@ -457,7 +432,7 @@ fn the_token_cache_is_emptied_when_the_key_set_changes() {
     );
     w.respond(VM_A, NOW + 180, Ok(&jwks(&[("k2", 11)])));
     assert_eq!(
-        reason(&w.decide(VM_A, &t, NOW + 180, false)),
+        deny_reason(&w.decide(VM_A, &t, NOW + 180, false)),
         Some(Reason::UnknownSigningKey)
     );
 }
@@ -576,7 +551,7 @@ fn a_token_that_expires_while_held_is_token_expired_at_the_wake_up() {
     assert_eq!(w.tick(VM_A, NOW + 1).1, vec![1]);
     // Decided again from the start with the clock of the wake-up: no skew (clock_skew 0).
     assert_eq!(
-        reason(&w.decide(VM_A, &t, NOW + 1, false)),
+        deny_reason(&w.decide(VM_A, &t, NOW + 1, false)),
         Some(Reason::TokenExpired)
     );
 }

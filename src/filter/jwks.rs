@@ -271,15 +271,7 @@ impl VmKeys {
 
     /// Holds request `id`; false when this VM holds too many already.
     fn hold(&mut self, id: u32, me: Weak<RefCell<Http>>, hold: Hold, now: i64) -> bool {
-        let waiter = Waiter {
-            id,
-            source: hold.source,
-            since_ms: now,
-            deadline_ms: now.saturating_add(hold.timeout_ms),
-            generation: hold.generation,
-            refetch: hold.refetch,
-        };
-        if !self.waiters.hold(waiter) {
+        if !self.waiters.hold(Waiter::new(id, &hold, now)) {
             return false;
         }
         self.held.retain(|(h, _)| *h != id);

@@ -6,6 +6,7 @@
 
 use super::fetch::Trigger;
 use super::record::Record;
+use super::remote::Hold;
 
 /// One held request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,20 @@ pub struct Waiter {
     pub generation: u64,
     /// The unscheduled refetch it asked for; `None` when it waits for keys to load at all.
     pub refetch: Option<Trigger>,
+}
+
+impl Waiter {
+    /// Request `id`, held at `now_ms` as the pipeline's `hold` says: until `timeout_ms` later.
+    pub fn new(id: u32, hold: &Hold, now_ms: i64) -> Waiter {
+        Waiter {
+            id,
+            source: hold.source,
+            since_ms: now_ms,
+            deadline_ms: now_ms.saturating_add(hold.timeout_ms),
+            generation: hold.generation,
+            refetch: hold.refetch,
+        }
+    }
 }
 
 /// What a VM knows of a source at a tick.

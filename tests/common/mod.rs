@@ -4,9 +4,12 @@
 use ed25519_compact::{KeyPair, Seed};
 use proofgate::b64;
 use proofgate::config::Config;
+use proofgate::jwks::{Hold, Waiter};
 use proofgate::query;
+use proofgate::reason::Reason;
 use proofgate::request::RequestView;
 use proofgate::transcript::{self, TranscriptInput};
+use proofgate::verify::HeadersVerdict;
 use serde_json::{json, Value};
 
 pub const ISSUER: &str = "https://issuer.example/external-jwks";
@@ -220,4 +223,25 @@ pub fn set_header(headers: &mut [(String, String)], name: &str, value: &str) {
 
 pub fn without(headers: &[(String, String)], name: &str) -> Vec<(String, String)> {
     headers.iter().filter(|(n, _)| n != name).cloned().collect()
+}
+
+/// The reason of a denial, `None` for any other verdict.
+pub fn deny_reason(v: &HeadersVerdict) -> Option<Reason> {
+    match v {
+        HeadersVerdict::Deny(d) => Some(d.reason),
+        _ => None,
+    }
+}
+
+/// The hold of a verdict that must be one (keys not there yet).
+pub fn hold(v: HeadersVerdict) -> Hold {
+    match v {
+        HeadersVerdict::AwaitKeys(h) => h,
+        other => panic!("expected a hold, got {other:?}"),
+    }
+}
+
+/// Request `id` held at `now` (Unix seconds), as the shell holds it.
+pub fn held(id: u32, h: Hold, now: i64) -> Waiter {
+    Waiter::new(id, &h, now * 1000)
 }
