@@ -161,7 +161,7 @@ pub fn deny_response(denial: &Denial, event_id: &EventId) -> DenyResponse {
 /// `Retry-After` seconds for refusals about the gateway's state rather than the request, when
 /// the denial does not carry its own (`keys_unavailable` does: until the next key fetch). A full
 /// or unreachable replay store and a full parking lot usually recover within seconds.
-pub fn retry_after_seconds(reason: Reason) -> Option<u32> {
+fn retry_after_seconds(reason: Reason) -> Option<u32> {
     match reason {
         Reason::ReplayStoreUnavailable | Reason::TooManyParkedRequests => Some(1),
         _ => None,
