@@ -3,7 +3,10 @@
 
 Started by bench/run.sh (which installs wrk and checks the prerequisites). Runs each Envoy
 configuration on its own, one after another, with `--concurrency 1`, under wrk driving
-bench/requests.lua, and writes bench/RESULTS.md, bench/results.svg and bench/out/results.json.
+bench/requests.lua; then the paired phase (issue 12's headline ratios): the compared
+configurations' Envoys side by side, measured back to back in rotated rounds so that each ratio
+is between runs seconds apart. Writes bench/RESULTS.md, bench/results.svg and
+bench/out/results.json.
 
 Only the standard library, plus what the venv has (the signing CLI examples/sign_request.py needs
 trustplane-auth-sdk; the jwt_authn key and tokens use `cryptography`).
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import json
 import math
@@ -25,6 +29,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +37,7 @@ import textwrap
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -285,6 +290,16 @@ def dpop_provider_plugin(client: DpopClient, max_entries: int) -> dict[str, Any]
     }
 
 
+def passport_plugin(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The (d) rows' plugin: envoy/envoy.yaml's, with the throughput runs' replay size, the row's
+    `overrides` and --plugin-override merged in."""
+    plugin = demo_plugin_config()
+    plugin["replay"] = {"max_entries": args.bench_max_entries}
+    plugin.update(overrides)
+    plugin.update(json.loads(args.plugin_override))
+    return plugin
+
+
 def wasm_filter(wasm: Path, plugin: dict[str, Any]) -> dict[str, Any]:
     return {"name": "envoy.filters.http.wasm", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
@@ -332,6 +347,51 @@ def bootstrap(port: int, admin: int, filters: list[dict[str, Any]]) -> dict[str,
     }
 
 
+# The configurations, shared by the one-at-a-time rows and the paired phase.
+
+# A row run on its own: (name, label, short label, filters, request file, method).
+StaticRow = tuple[str, str, str, list[dict[str, Any]], Path, str]
+
+DPOP_LABEL = "(f) proofgate JWT provider EdDSA + DPoP proof EdDSA, one token, GET, token cache on"
+DPOP_SHORT = "proofgate DPoP"
+
+
+def static_rows(args: argparse.Namespace, jwks: str, files: dict[str, Path], jwt_one: Path,
+                jwt_many: Path) -> list[StaticRow]:
+    """The configurations whose requests can be cycled (no replay protection)."""
+    return [
+        ("a-floor-get", "(a) floor: no auth, GET", "floor GET", [], files["GET"], "GET"),
+        ("a-floor-post", "(a) floor: no auth, POST 1 KiB", "floor POST 1 KiB", [], files["POST"], "POST"),
+        ("b-jwt-authn", "(b) jwt_authn EdDSA, one token, GET", "jwt_authn 1 token",
+         [jwt_filter(jwks, False)], jwt_one, "GET"),
+        ("b-jwt-authn-distinct", f"(b) jwt_authn EdDSA, {args.jwt_tokens} tokens, GET",
+         f"jwt_authn {args.jwt_tokens} tokens", [jwt_filter(jwks, False)], jwt_many, "GET"),
+        ("b-jwt-authn-cached", "(b) jwt_authn EdDSA + jwt_cache_config, one token, GET",
+         "jwt_authn cached", [jwt_filter(jwks, True)], jwt_one, "GET"),
+        # The same token and key through a proofgate JWT provider (issue 9), with its
+        # verified-token cache on and off.
+        ("e-proofgate-jwt", "(e) proofgate JWT provider EdDSA, one token, GET, token cache on",
+         "proofgate JWT cached", [wasm_filter(args.wasm, jwt_provider_plugin(jwks, 4096))],
+         jwt_one, "GET"),
+        ("e-proofgate-jwt-nocache", "(e) proofgate JWT provider EdDSA, one token, GET, token cache off",
+         "proofgate JWT uncached", [wasm_filter(args.wasm, jwt_provider_plugin(jwks, 0))],
+         jwt_one, "GET"),
+    ]
+
+
+def passport_rows(body: str) -> list[tuple[str, str, str, str, str, dict[str, Any]]]:
+    """The passport + proof configurations: (name, label, short label, method, body, plugin
+    overrides)."""
+    return [
+        ("d-proofgate-get", "(d) proofgate passport+proof, GET", "proofgate GET", "GET", "", {}),
+        # The hot-path setting the README offers: no audit line for allows (denies still log).
+        ("d-proofgate-get-quiet", "(d) proofgate passport+proof, GET, audit.log_allow false",
+         "proofgate GET, no allow audit", "GET", "", {"audit": {"log_allow": False}}),
+        ("d-proofgate-post", "(d) proofgate passport+proof, POST 1 KiB", "proofgate POST 1 KiB",
+         "POST", body, {}),
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # Running Envoy and wrk
 
@@ -371,11 +431,13 @@ def proc_rss_bytes(pid: int) -> int:
 
 
 class Envoy:
-    def __init__(self, args: argparse.Namespace, name: str, cfg: dict[str, Any]):
+    def __init__(self, args: argparse.Namespace, name: str, cfg: dict[str, Any],
+                 ports: tuple[int, int] | None = None):
+        """`cfg` listens on `ports` (listener, admin): args.port and args.admin_port unless the
+        Envoy runs beside others (the paired phase)."""
         self.args = args
         self.name = name
-        self.port = args.port
-        self.admin = args.admin_port
+        self.port, self.admin = ports or (args.port, args.admin_port)
         self.cfg_path = args.out / f"envoy-{name}.json"
         self.log_path = args.out / f"envoy-{name}.log"
         self.cfg_path.write_text(json.dumps(cfg, indent=1))
@@ -457,10 +519,13 @@ class Envoy:
 
 
 def wrk(args: argparse.Namespace, file: Path, *, duration: float, offset: int = 0,
-        rate: float = 0, mode: str = "strict") -> dict[str, Any]:
+        rate: float = 0, mode: str = "strict", port: int | None = None,
+        limit: int = 0) -> dict[str, Any]:
+    """One wrk run against 127.0.0.1:`port` (args.port by default) sending `file`'s lines from
+    `offset` on (at most `limit` of them when > 0; see bench/requests.lua)."""
     cmd = ["wrk", "-t1", f"-c{args.connections}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
-           "-s", str(LUA), f"http://127.0.0.1:{args.port}/", "--",
-           str(file), str(offset), str(int(rate)), mode]
+           "-s", str(LUA), f"http://127.0.0.1:{port or args.port}/", "--",
+           str(file), str(offset), str(int(rate)), mode, str(limit)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _children.append(proc)
     try:
@@ -477,14 +542,15 @@ def wrk(args: argparse.Namespace, file: Path, *, duration: float, offset: int = 
 
 def measure(args: argparse.Namespace, envoy: Envoy, file: Path, *, duration: float,
             offset: int = 0, rate: float = 0, mode: str = "strict",
-            allow_non2xx: bool = False) -> dict[str, Any]:
+            allow_non2xx: bool = False, limit: int = 0) -> dict[str, Any]:
     """One measured wrk run: wrk's figures plus Envoy's CPU time and counters over the run."""
     s0 = envoy.stats()
-    sys0, ch0 = system_cpu(), children_cpu()
+    sys0, ch0, t0 = system_cpu(), children_cpu(), time.monotonic()
     c0 = proc_cpu_seconds(envoy.pid)
-    res = wrk(args, file, duration=duration, offset=offset, rate=rate, mode=mode)
+    res = wrk(args, file, duration=duration, offset=offset, rate=rate, mode=mode,
+              port=envoy.port, limit=limit)
     c1 = proc_cpu_seconds(envoy.pid)
-    sys1, ch1 = system_cpu(), children_cpu()
+    sys1, ch1, t1 = system_cpu(), children_cpu(), time.monotonic()
     time.sleep(0.3)  # let the last in-flight requests land in the counters
     s1 = envoy.stats()
     delta = {k: s1.get(k, 0) - s0.get(k, 0) for k in s1 if not k.endswith(("memory_bytes", "entries"))}
@@ -497,10 +563,14 @@ def measure(args: argparse.Namespace, envoy: Envoy, file: Path, *, duration: flo
     res["cpu_us_per_req"] = 1e6 * res["cpu_s"] / max(1, res["envoy_requests"])
     wall = res["duration_us"] / 1e6
     res["envoy_util"] = res["cpu_s"] / wall
-    res["wrk_util"] = (ch1 - ch0) / wall
+    # wrk's, the rest's and steal's CPU are averaged over the whole sampled span: it includes
+    # wrk loading its request file before the timed run (seconds for a large signed set), so
+    # dividing by the run's wall time alone overstated them (past 100% per core).
+    span = max(t1 - t0, wall)
+    res["wrk_util"] = (ch1 - ch0) / span
     # Everything else the machine ran meanwhile, in cores (the noise this run had).
-    res["other_util"] = max(0.0, (sys1[0] - sys0[0]) - res["cpu_s"] - (ch1 - ch0)) / wall
-    res["steal_util"] = (sys1[1] - sys0[1]) / wall
+    res["other_util"] = max(0.0, (sys1[0] - sys0[0]) - res["cpu_s"] - (ch1 - ch0)) / span
+    res["steal_util"] = (sys1[1] - sys0[1]) / span
     res["target_rate"] = rate
     bad = (res["non2xx"] or res["envoy_4xx"] or res["envoy_5xx"] or res["connect_errors"]
            or res["read_errors"] or res["write_errors"] or res["timeouts"])
@@ -547,10 +617,7 @@ def run_proofgate(args: argparse.Namespace, name: str, label: str, method: str, 
                   work: Path, overrides: dict[str, Any] | None = None,
                   fixed_rate: float | None = None) -> dict[str, Any]:
     """Passport + transcript-v1 proof, replay on: every request freshly signed, each sent once."""
-    plugin = demo_plugin_config()
-    plugin["replay"] = {"max_entries": args.bench_max_entries}
-    plugin.update(overrides or {})
-    plugin.update(json.loads(args.plugin_override))
+    plugin = passport_plugin(args, overrides or {})
     authority = f"127.0.0.1:{args.port}"
     signing: list[tuple[int, float]] = []
 
@@ -699,6 +766,227 @@ def run_floor_refs(args: argparse.Namespace, rates: list[tuple[str, str, float]]
 
 
 # ---------------------------------------------------------------------------------------------
+# The paired phase (issue 12's headline ratios)
+#
+# Every configuration runs on its own line of the table above, minutes from the others, so slow
+# drift in what the rest of the machine (hypervisor neighbours: steal) takes lands on one side of
+# a ratio. Here the compared Envoys run side by side, each on its own ports, and each round
+# measures all of them back to back, a few seconds each, in a rotated order: every ratio is taken
+# between runs seconds apart, once per round, and reported as the median and range over rounds.
+
+PAIRED_REF = "b-jwt-authn"
+# name -> (target against jwt_authn's req/s or None, what it is); the order is the table's.
+PAIRED_TARGETS: dict[str, tuple[float | None, str]] = {
+    "d-proofgate-get": (TARGET_RATIO, "passport+proof GET / jwt_authn (issue 12)"),
+    "d-proofgate-post": (TARGET_RATIO, "passport+proof POST 1 KiB / jwt_authn (issue 12)"),
+    "d-proofgate-get-quiet": (None, "passport+proof GET, audit.log_allow false / jwt_authn"),
+    "f-proofgate-dpop": (DPOP_TARGET_RATIO, "DPoP (EdDSA token + proof) / jwt_authn (issue 10)"),
+    "e-proofgate-jwt": (2.5, "bearer JWT, token cache on / jwt_authn (issue 9)"),
+}
+PAIRED_DEFAULT = ",".join([PAIRED_REF, *PAIRED_TARGETS])
+# A round whose run had more steal than this (cores) is marked, and left out of the low-steal median.
+STEAL_MARK = 0.10
+# How long a made request stays usable: passports live 600 s (examples/tpsign.py), DPoP proofs
+# 60 s (dpop_max_age_seconds); with a margin for the run in which the line is sent.
+PASSPORT_MAX_AGE = 540.0
+DPOP_MAX_AGE = 50.0
+
+
+class RequestPool:
+    """One configuration's single-use requests (passports with proofs, DPoP proofs), made ahead
+    by `make(path, count)` and handed to wrk a slice at a time from `offset`. `offset` only grows
+    (by what wrk took, or past lines too old to send), so no line is handed out twice: a
+    replayed jti would be a 401 and fail the run."""
+
+    def __init__(self, path: Path, make: Callable[[Path, int], float], max_age: float) -> None:
+        self.path, self.make, self.max_age = path, make, max_age
+        self.path.write_bytes(b"")
+        self.lines = 0
+        self.offset = 0
+        self.oldest: float | None = None  # when the oldest unsent line was made (monotonic)
+        self.made: list[tuple[int, float]] = []  # (count, seconds) per batch, warm-up's too
+
+    @property
+    def left(self) -> int:
+        return self.lines - self.offset
+
+    def ensure(self, need: int, want: int, usable_for: float) -> None:
+        """At least `need` unsent lines that are still fresh `usable_for` seconds from now;
+        when more must be made, make up to `want`."""
+        if self.oldest is not None and time.monotonic() - self.oldest + usable_for > self.max_age:
+            self.offset, self.oldest = self.lines, None  # would be stale when sent: skip them
+        if self.left >= need:
+            return
+        count = max(need, want) - self.left
+        batch = self.path.with_name(self.path.stem + "-batch.reqs")
+        t0 = time.monotonic()
+        secs = self.make(batch, count)
+        data = batch.read_bytes()
+        batch.unlink()
+        got = data.count(b"\n")
+        if got != count:
+            raise BenchError(f"{self.path.name}: asked for {count} request lines, got {got}")
+        with open(self.path, "ab") as dst:
+            dst.write(data)
+        self.lines += count
+        self.oldest = self.oldest if self.oldest is not None else t0
+        self.made.append((count, secs))
+
+    def take(self, used: int) -> None:
+        self.offset += used
+
+
+class PairedConfig:
+    """One Envoy of the paired phase: its own ports, and either a cycled request file (static)
+    or a RequestPool."""
+
+    def __init__(self, name: str, label: str, short: str, method: str,
+                 filters: list[dict[str, Any]]) -> None:
+        self.name, self.label, self.short, self.method = name, label, short, method
+        self.ports = (free_port(), free_port())
+        self.cfg = bootstrap(self.ports[0], self.ports[1], filters)
+        self.authority = f"127.0.0.1:{self.ports[0]}"
+        self.file: Path | None = None
+        self.pool: RequestPool | None = None
+        self.rate = 0.0  # the fastest req/s seen so far (warm-up included): sizes the slices
+        self.envoy: Envoy | None = None
+
+
+def paired_names(spec: str) -> list[str]:
+    """--paired-configs, checked: jwt_authn (the reference) and at least one other."""
+    names = [n for n in spec.split(",") if n]
+    unknown = [n for n in names if n != PAIRED_REF and n not in PAIRED_TARGETS]
+    if PAIRED_REF not in names or unknown or len(names) < 2 or len(set(names)) != len(names):
+        raise BenchError(f"--paired-configs must name {PAIRED_REF} and at least one of "
+                         f"{', '.join(PAIRED_TARGETS)}, each once; unknown: "
+                         f"{', '.join(unknown) or 'none'}")
+    return names
+
+
+def run_paired(args: argparse.Namespace, work: Path, body: str, jwks: str,
+               static: list[StaticRow]) -> dict[str, Any]:
+    """The compared configurations side by side, measured back to back in rotated order for
+    args.paired_rounds rounds (see the comment above PAIRED_REF)."""
+    t0 = time.time()
+    names = paired_names(args.paired_configs)
+    dur, rounds = args.paired_duration, args.paired_rounds
+    log(f"paired: {len(names)} Envoys side by side, {rounds} rounds of {dur:.0f} s each")
+    statics = {row[0]: row for row in static}
+    passports = {row[0]: row for row in passport_rows(body)}
+    cfgs: list[PairedConfig] = []
+    for name in names:
+        if name in statics:
+            _, label, short, filters, file, method = statics[name]
+            c = PairedConfig(name, label, short, method, filters)
+            # The same lines with this Envoy's authority in Host (the route matches any host).
+            c.file = work / f"paired-{name}.reqs"
+            c.file.write_text(file.read_text().replace(
+                f"Host: 127.0.0.1:{args.port}\t", f"Host: {c.authority}\t").replace(
+                f"Host: 127.0.0.1:{args.port}\n", f"Host: {c.authority}\n"))
+        elif name in passports:
+            _, label, short, method, b, overrides = passports[name]
+            c = PairedConfig(name, label, short, method,
+                             [wasm_filter(args.wasm, passport_plugin(args, overrides))])
+            c.pool = RequestPool(work / f"paired-{name}.reqs", _signer(args, c, b), PASSPORT_MAX_AGE)
+        else:  # f-proofgate-dpop
+            client = DpopClient()
+            c = PairedConfig(name, DPOP_LABEL, DPOP_SHORT, "GET", [wasm_filter(
+                args.wasm, dpop_provider_plugin(client, args.bench_max_entries))])
+            c.pool = RequestPool(work / f"paired-{name}.reqs", _minter(args, c, client), DPOP_MAX_AGE)
+        cfgs.append(c)
+
+    out: dict[str, Any] = {"rounds": [], "duration": dur, "warmup": args.paired_warmup,
+                           "ref": PAIRED_REF, "steal_mark": STEAL_MARK}
+    with contextlib.ExitStack() as stack:
+        for c in cfgs:
+            c.envoy = stack.enter_context(Envoy(args, f"paired-{c.name}", c.cfg, c.ports))
+        # Warm-up, once per Envoy; it also gives the first rate that sizes the request sets.
+        warm_n = max(3000, int(args.warmup_requests * args.paired_warmup / max(args.warmup, 1)))
+        warmups: dict[str, Any] = {}
+        for c in cfgs:
+            if c.pool:
+                warm_file = work / f"paired-{c.name}-warm.reqs"
+                c.pool.made.append((warm_n, c.pool.make(warm_file, warm_n)))
+                warm = measure(args, c.envoy, warm_file, duration=args.paired_warmup, mode="stop")
+                warm_file.unlink()
+                c.rate = warm["used"] / (warm["duration_us"] / 1e6) * (1.5 if warm["exhausted"] else 1)
+            else:
+                assert c.file
+                warm = measure(args, c.envoy, c.file, duration=args.paired_warmup, mode="cycle")
+                c.rate = warm["rps"]
+            warmups[c.name] = slim_run(warm)
+            log(f"  warm-up {c.name:<22} {fmt_run(warm)}")
+        out["warmups"] = warmups
+        t_sign = time.monotonic()
+        for r in range(rounds):
+            # Everything this round sends is made before its first run, so its runs stay
+            # seconds apart; the first round makes most of what all rounds need. A run gets a
+            # slice of its set with room for a rate well above the fastest seen so far (the
+            # warm-up's alone before round 1): in "strict" mode running out fails the bench.
+            slack = 2.0 if r == 0 else 1.6
+            eta = len(cfgs) * (dur + 2.5)
+            for c in cfgs:
+                if c.pool:
+                    need = int(c.rate * dur * slack) + 2000
+                    want = need + int(c.rate * dur * (rounds - r - 1) * 1.1)
+                    c.pool.ensure(need, want if c.pool.max_age > eta * (rounds - r) else need, eta)
+            if r == 0:
+                out["signing_s"] = time.monotonic() - t_sign
+                log(f"  made the single-use requests in {out['signing_s']:.0f} s: " + ", ".join(
+                    f"{c.name} {c.pool.left}" for c in cfgs if c.pool))
+            k = r % len(cfgs)
+            order = cfgs[k:] + cfgs[:k]
+            runs: dict[str, Any] = {}
+            t_round = time.monotonic()
+            for c in order:
+                assert c.envoy
+                if c.pool:
+                    need = int(c.rate * dur * slack) + 2000
+                    res = measure(args, c.envoy, c.pool.path, duration=dur, offset=c.pool.offset,
+                                  mode="strict", limit=min(need, c.pool.left))
+                    c.pool.take(res["used"])
+                else:
+                    assert c.file
+                    res = measure(args, c.envoy, c.file, duration=dur, mode="cycle")
+                c.rate = max(c.rate, res["rps"])
+                runs[c.name] = slim_run(res)
+                log(f"  round {r + 1} {c.name:<22} {fmt_run(res)} steal {100 * res['steal_util']:.0f}%")
+            ref = runs[PAIRED_REF]
+            log(f"  round {r + 1} ({time.monotonic() - t_round:.0f} s): " + ", ".join(
+                f"{n} {runs[n]['rps'] / ref['rps']:.2f}x" for n in runs if n != PAIRED_REF))
+            out["rounds"].append({"order": [c.name for c in order], "runs": runs})
+        out["log_problems"] = {c.name: c.envoy.log_problems()[:20] for c in cfgs if c.envoy}
+    out["configs"] = [{"name": c.name, "label": c.label, "short": c.short, "method": c.method,
+                       "made": c.pool.made if c.pool else []} for c in cfgs]
+    out["elapsed_s"] = time.time() - t0
+    log(f"paired: done in {out['elapsed_s']:.0f} s")
+    return out
+
+
+def _signer(args: argparse.Namespace, c: PairedConfig, body: str) -> Callable[[Path, int], float]:
+    def make(path: Path, count: int) -> float:
+        secs = sign_requests(path, count, c.method, c.authority, body, args.sign_procs)
+        log(f"  {c.name}: signed {count} {c.method} requests in {secs:.1f} s ({count / secs:.0f}/s)")
+        return secs
+    return make
+
+
+def _minter(args: argparse.Namespace, c: PairedConfig, client: DpopClient) -> Callable[[Path, int], float]:
+    def make(path: Path, count: int) -> float:
+        secs = client.mint(path, count, c.authority, args.sign_procs)
+        log(f"  {c.name}: minted {count} DPoP proofs in {secs:.1f} s ({count / secs:.0f}/s)")
+        return secs
+    return make
+
+
+def slim_run(res: dict[str, Any]) -> dict[str, Any]:
+    """What the paired report keeps of one measured run."""
+    keep = ("rps", "requests", "duration_us", "p50_us", "p99_us", "cpu_s", "cpu_us_per_req",
+            "envoy_util", "wrk_util", "other_util", "steal_util", "used", "envoy_requests")
+    return {k: res[k] for k in keep}
+
+
+# ---------------------------------------------------------------------------------------------
 # Report
 
 def sh(cmd: list[str]) -> str:
@@ -792,6 +1080,8 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
         f"{data['elapsed_s'] / 60:.1f} min. Issue 4. Re-run with `make bench`; the raw numbers "
         "are in `bench/out/results.json`, the Envoy configs and logs in `bench/out/`.")
     add("")
+    if data.get("paired"):
+        L.extend(paired_report(data["paired"]))
     add("![requests per second and p99 latency per configuration](results.svg)")
     add("")
     add("## Results")
@@ -808,7 +1098,10 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
         "\"Envoy CPU\" is that CPU time over the run's wall time (100% = one core). Latencies in "
         "ms. Ratios are requests/s at saturation. \"other\" is what the rest of the machine used "
         "meanwhile (all busy CPU time from /proc/stat minus Envoy and wrk), in cores × 100%: the "
-        "noise each run had.")
+        "noise each run had." + (" **For ratios between configurations, read the paired table "
+                                 "above**: these rows were measured minutes apart. (To make room for "
+                                 "the paired phase, the saturation and fixed-rate runs here were "
+                                 "shortened from 10 s to 6 s by default.)" if data.get("paired") else ""))
     add("")
     add("| Config | req/s (sat) | × floor | × jwt_authn | p50 / p99 @sat | fixed rate (achieved) "
         "| p50 / p99 @fixed | p99 added | CPU µs/req | × floor CPU | Envoy / wrk / other CPU |")
@@ -844,6 +1137,11 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
     # Targets
     add("## Targets (reported, not asserted)")
     add("")
+    if data.get("paired"):
+        add("From the one-at-a-time rows above (configurations measured minutes apart); the "
+            "paired table at the top takes the same ratios between runs seconds apart, over "
+            f"{len(data['paired']['rounds'])} rounds, and is the one to read for them.")
+        add("")
     # Every proofgate row is judged on its own, named by its label (GET, GET without allow
     # audit lines, POST), so no row stands in for another.
     pg = {c["label"].removeprefix("(d) proofgate passport+proof, "): c
@@ -1038,6 +1336,12 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
     add("")
     add(f"- CPU: {m['cpu']}, nproc {m['nproc']}, Linux {m['kernel']}")
     add(f"- Load average before / after: {data['load_before']} / {data['load_after']}")
+    st = data.get("steal")
+    if st and st["wall_s"] > 0:
+        add(f"- Steal time (CPU the hypervisor gave to other guests, /proc/stat) over the whole "
+            f"run: {st['steal_s']:.0f} s in {st['wall_s']:.0f} s, {100 * st['steal_s'] / st['wall_s']:.0f}% "
+            f"of a core on average ({100 * st['steal_s'] / st['wall_s'] / (m['nproc'] or 1):.0f}% "
+            f"of the machine's {m['nproc']} cores)")
     add(f"- Other processes using CPU (sampled for 2 s) at the start: "
         f"{', '.join(data['busy_before']) or 'none above 5%'}; at the end: "
         f"{', '.join(data.get('busy_after', [])) or 'none above 5%'}")
@@ -1080,8 +1384,8 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
             f"the same work (no cache), and measured {a_:,.0f} vs {b_:,.0f} req/s, "
             f"{100 * abs(a_ - b_) / min(a_, b_):.0f}% apart; read differences of that size "
             "between any two rows as noise.")
-    add("- Tail latencies are the least stable figures: a 10 s run at ~2,000 req/s has only "
-        "~200 requests above its p99, so one scheduler hiccup or GC pause moves it by "
+    add(f"- Tail latencies are the least stable figures: a {args.fixed_duration:.0f} s run at "
+        f"~2,000 req/s has only ~{20 * args.fixed_duration:.0f} requests above its p99, so one scheduler hiccup or GC pause moves it by "
         "milliseconds; two quiet runs of the same build minutes apart can differ by 2×.")
     add("- CPU/req is reported at saturation. At the fixed (lower) rates every configuration "
         "costs more CPU per request (Envoy's event-loop wakeups are not amortised over "
@@ -1098,6 +1402,88 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
         add("- Envoy logged no error or critical lines in any configuration.")
     add("")
     (BENCH / "RESULTS.md").write_text("\n".join(L))
+
+
+def paired_report(p: dict[str, Any]) -> list[str]:
+    """The paired phase's section (the headline for issue 12's ratios) for RESULTS.md."""
+    ref = p["ref"]
+    rounds = p["rounds"]
+    cfgs = {c["name"]: c for c in p["configs"]}
+    mark = p["steal_mark"]
+    others = [n for n in PAIRED_TARGETS if n in cfgs]
+    L: list[str] = []
+    add = L.append
+    add("## Ratios to jwt_authn, paired and interleaved (issue 12's headline: read this table for ratios)")
+    add("")
+    add(f"The {len(cfgs)} configurations below ran as {len(cfgs)} Envoys **side by side**, each "
+        "`--concurrency 1` on its own ports with the same settings as the row of the same label "
+        f"under Results. Each of {len(rounds)} rounds measured every one of them once, back to back, "
+        f"{p['duration']:.0f} s at saturation (wrk `-t1`, same connections), after a single "
+        f"{p['warmup']:.0f} s warm-up per Envoy; the order rotates by one each round. Each ratio is "
+        "taken **within a round**, between runs seconds apart, so slow changes in what the rest "
+        "of the machine takes (hypervisor steal, other processes) fall on both sides of it; the "
+        "table gives the median over rounds and the min–max. The one-at-a-time table under "
+        "Results measures each configuration minutes from the others (steal of 50–89% during one "
+        "side of a ratio has been seen), so read it for each configuration's latency and CPU, "
+        "and this table for ratios. Every passport and DPoP request is still made fresh and sent "
+        f"once ({sum(n for c in cfgs.values() for n, _ in c['made']):,} made for this phase). "
+        f"The phase took {p['elapsed_s']:.0f} s, {p.get('signing_s', 0):.0f} s of it making requests.")
+    add("")
+    add("*by req/s* is the configuration's requests/s over jwt_authn's in the same round; *by CPU* "
+        "is jwt_authn's Envoy CPU µs per request over the configuration's (what the req/s ratio "
+        "would be if each run had had a whole core to itself). *steal* is the larger of the two "
+        "runs' steal time (from /proc/stat, in % of a core): rounds above "
+        f"{100 * mark:.0f}% are counted, and the median without them is given when there are any.")
+    add("")
+    add("| ratio | target | by req/s: median (min–max) | rounds ≥ target | by CPU: median (min–max) "
+        f"| rounds with steal > {100 * mark:.0f}% | low-steal median, req/s / CPU |")
+    add("|---|---:|---:|---:|---:|---:|---:|")
+    for name in others:
+        target, what = PAIRED_TARGETS[name]
+        rps = [r["runs"][name]["rps"] / r["runs"][ref]["rps"] for r in rounds]
+        cpu = [r["runs"][ref]["cpu_us_per_req"] / r["runs"][name]["cpu_us_per_req"] for r in rounds]
+        steal = [max(r["runs"][name]["steal_util"], r["runs"][ref]["steal_util"]) for r in rounds]
+        low = [i for i, s in enumerate(steal) if s <= mark]
+        high = len(rounds) - len(low)
+        if not high:
+            low_txt = "— (none marked)"
+        elif low:
+            low_txt = (f"{statistics.median(rps[i] for i in low):.2f}× / "
+                       f"{statistics.median(cpu[i] for i in low):.2f}× ({len(low)} rounds)")
+        else:
+            low_txt = "— (every round marked)"
+        met = f"{sum(v >= target for v in rps)} of {len(rps)}" if target else "—"
+        add(f"| {what} | {f'≥ {target:g}×' if target else '—'} | **{statistics.median(rps):.2f}×** "
+            f"({min(rps):.2f}–{max(rps):.2f}) | {met} | {statistics.median(cpu):.2f}× "
+            f"({min(cpu):.2f}–{max(cpu):.2f}) | {high} of {len(rounds)} "
+            f"(max {100 * max(steal):.0f}%) | {low_txt} |")
+    add("")
+    names = [ref] + others
+    tag = {n: chr(ord("A") + i) for i, n in enumerate(names)}
+    add(f"Per round: req/s (Envoy CPU µs/request, steal; ⚠ above {100 * mark:.0f}%), and the "
+        "order the round ran them in:")
+    add("")
+    add("| round | " + " | ".join(f"{cfgs[n]['short']} ({tag[n]})" for n in names) + " | order |")
+    add("|---:|" + "---:|" * len(names) + "---|")
+    for i, r in enumerate(rounds):
+        cells = []
+        for n in names:
+            run = r["runs"][n]
+            flag = " ⚠" if run["steal_util"] > mark else ""
+            cells.append(f"{run['rps']:,.0f} ({run['cpu_us_per_req']:.0f} µs, "
+                         f"{100 * run['steal_util']:.0f}%{flag})")
+        order = " ".join(tag[n] for n in r["order"])
+        add(f"| {i + 1} | " + " | ".join(cells) + f" | {order} |")
+    med = [statistics.median(r["runs"][n]["rps"] for r in rounds) for n in names]
+    medc = [statistics.median(r["runs"][n]["cpu_us_per_req"] for r in rounds) for n in names]
+    add("| median | " + " | ".join(f"{a:,.0f} ({b:.0f} µs)" for a, b in zip(med, medc)) + " | |")
+    add("")
+    problems = [(n, l) for n, ls in p.get("log_problems", {}).items() for l in ls]
+    if problems:
+        add(f"Envoy logged {len(problems)} error/critical line(s) in this phase; first: "
+            f"`{problems[0][0]}: {problems[0][1][:200]}`")
+        add("")
+    return L
 
 
 def other_load(data: dict[str, Any]) -> dict[str, float]:
@@ -1218,9 +1604,10 @@ def esc(s: str) -> str:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=float, default=10, help="saturation run, seconds")
+    # 6 s (10 s before the paired phase came; the two, with it, keep `make bench` near 16 min).
+    p.add_argument("--duration", type=float, default=6, help="saturation run, seconds")
     p.add_argument("--warmup", type=float, default=3, help="warm-up at saturation, seconds")
-    p.add_argument("--fixed-duration", type=float, default=10, help="fixed-rate run, seconds")
+    p.add_argument("--fixed-duration", type=float, default=6, help="fixed-rate run, seconds")
     p.add_argument("--fixed-warmup", type=float, default=2, help="fixed-rate warm-up, seconds")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--warmup-requests", type=int, default=16000,
@@ -1234,14 +1621,24 @@ def main(argv: list[str]) -> int:
                    help='JSON merged into the proofgate plugin config of the throughput runs, for '
                    'experiments with --only, e.g. \'{"audit": {"log_allow": false}}\'')
     p.add_argument("--sign-procs", type=int, default=max(1, os.cpu_count() or 1))
+    p.add_argument("--paired-rounds", type=int, default=5,
+                   help="paired phase: rounds (each measures every paired configuration once)")
+    p.add_argument("--paired-duration", type=float, default=4,
+                   help="paired phase: seconds per saturation run")
+    p.add_argument("--paired-warmup", type=float, default=2,
+                   help="paired phase: warm-up per Envoy, seconds (once, before the rounds)")
+    p.add_argument("--paired-configs", default=PAIRED_DEFAULT,
+                   help=f"paired phase: the configurations side by side (default {PAIRED_DEFAULT})")
     p.add_argument("--only", default="", help="comma-separated config names, for debugging: "
                    "a-floor-get, a-floor-post, b-jwt-authn, b-jwt-authn-distinct, "
                    "b-jwt-authn-cached, e-proofgate-jwt, e-proofgate-jwt-nocache, "
                    "f-proofgate-dpop, d-proofgate-get, "
                    "d-proofgate-get-quiet, d-proofgate-post, "
-                   "memory, floor-ref "
-                   "(writes bench/out/only/, not RESULTS.md)")
+                   "memory, floor-ref, paired "
+                   "(writes bench/out/only/, not RESULTS.md unless --report)")
     p.add_argument("--no-report", action="store_true", help="do not rewrite RESULTS.md/results.svg")
+    p.add_argument("--report", action="store_true",
+                   help="rewrite RESULTS.md/results.svg even with --only (tables hold only what ran)")
     p.add_argument("--report-only", action="store_true",
                    help="only rewrite RESULTS.md/results.svg from bench/out/results.json")
     p.add_argument("--envoy", type=Path, default=ROOT / ".venv" / "bin" / "envoy")
@@ -1252,7 +1649,13 @@ def main(argv: list[str]) -> int:
     t_start = float(os.environ.get("BENCH_T0", time.time()))
     # A partial (--only) run keeps its files apart and leaves RESULTS.md alone.
     args.out = BENCH / "out" / "only" if args.only else BENCH / "out"
-    args.no_report = args.no_report or bool(args.only)
+    args.no_report = args.no_report or (bool(args.only) and not args.report)
+    if args.paired_rounds < 1 or args.paired_duration < 1:
+        p.error("--paired-rounds and --paired-duration must be at least 1")
+    try:
+        paired_names(args.paired_configs)
+    except BenchError as exc:
+        p.error(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)
     for stale in [*args.out.glob("envoy-*"), *args.out.glob("results*.json")]:
         stale.unlink()
@@ -1265,6 +1668,7 @@ def main(argv: list[str]) -> int:
                             "load_before": loadavg(), "busy_before": busy_processes(),
                             "configs": []}
     data["machine"] = machine_info(args)
+    wall0, (_, steal0) = time.monotonic(), system_cpu()
     args.wasm = wasm_copy
     only = set(filter(None, args.only.split(",")))
     want = lambda name: not only or name in only  # noqa: E731
@@ -1284,24 +1688,7 @@ def main(argv: list[str]) -> int:
         jwt_many.write_text("".join(req_line("GET", GET_TARGET, "", [
             ("Host", authority), ("Authorization", f"Bearer {t}")]) + "\n" for t in tokens))
 
-        plan = [
-            ("a-floor-get", "(a) floor: no auth, GET", "floor GET", [], files["GET"], "GET"),
-            ("a-floor-post", "(a) floor: no auth, POST 1 KiB", "floor POST 1 KiB", [], files["POST"], "POST"),
-            ("b-jwt-authn", "(b) jwt_authn EdDSA, one token, GET", "jwt_authn 1 token",
-             [jwt_filter(jwks, False)], jwt_one, "GET"),
-            ("b-jwt-authn-distinct", f"(b) jwt_authn EdDSA, {args.jwt_tokens} tokens, GET",
-             f"jwt_authn {args.jwt_tokens} tokens", [jwt_filter(jwks, False)], jwt_many, "GET"),
-            ("b-jwt-authn-cached", "(b) jwt_authn EdDSA + jwt_cache_config, one token, GET",
-             "jwt_authn cached", [jwt_filter(jwks, True)], jwt_one, "GET"),
-            # The same token and key through a proofgate JWT provider (issue 9), with its
-            # verified-token cache on and off.
-            ("e-proofgate-jwt", "(e) proofgate JWT provider EdDSA, one token, GET, token cache on",
-             "proofgate JWT cached", [wasm_filter(args.wasm, jwt_provider_plugin(jwks, 4096))],
-             jwt_one, "GET"),
-            ("e-proofgate-jwt-nocache", "(e) proofgate JWT provider EdDSA, one token, GET, token cache off",
-             "proofgate JWT uncached", [wasm_filter(args.wasm, jwt_provider_plugin(jwks, 0))],
-             jwt_one, "GET"),
-        ]
+        plan = static_rows(args, jwks, files, jwt_one, jwt_many)
         for name, label, short, filters, file, method in plan:
             if want(name):
                 res = run_static(args, name, label, filters, file, method)
@@ -1311,25 +1698,19 @@ def main(argv: list[str]) -> int:
             # Issue 10: DPoP-bound token (cache on) + a fresh proof per request, beside the
             # bearer row (e) and jwt_authn (b) of the same run.
             jwt = jwt_reference(data["configs"])
-            res = run_dpop(args, "f-proofgate-dpop", "(f) proofgate JWT provider EdDSA + DPoP "
-                           "proof EdDSA, one token, GET, token cache on", work,
+            res = run_dpop(args, "f-proofgate-dpop", DPOP_LABEL, work,
                            fixed_rate=jwt["sat"]["rps"] / 2 if jwt else None)
-            res["short"] = "proofgate DPoP"
+            res["short"] = DPOP_SHORT
             data["configs"].append(res)
-        for name, label, short, method, b, overrides in [
-            ("d-proofgate-get", "(d) proofgate passport+proof, GET", "proofgate GET", "GET", "", {}),
-            # The hot-path setting the README offers: no audit line for allows (denies still log).
-            ("d-proofgate-get-quiet", "(d) proofgate passport+proof, GET, audit.log_allow false",
-             "proofgate GET, no allow audit", "GET", "", {"audit": {"log_allow": False}}),
-            ("d-proofgate-post", "(d) proofgate passport+proof, POST 1 KiB", "proofgate POST 1 KiB",
-             "POST", body, {}),
-        ]:
+        for name, label, short, method, b, overrides in passport_rows(body):
             if want(name):
                 jwt = jwt_reference(data["configs"])
                 res = run_proofgate(args, name, label, method, b, work, overrides,
                                     fixed_rate=jwt["sat"]["rps"] / 2 if jwt else None)
                 res["short"] = short
                 data["configs"].append(res)
+        if want("paired"):
+            data["paired"] = run_paired(args, work, body, jwks, plan)
         pg_get = next((c for c in data["configs"] if c["name"] == "d-proofgate-get"), None)
         if args.fill_entries > 0 and want("memory"):
             data["memory"] = run_memory(args, work, pg_get["sat"]["rps"] if pg_get else 2000)
@@ -1344,6 +1725,7 @@ def main(argv: list[str]) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    data["steal"] = {"steal_s": system_cpu()[1] - steal0, "wall_s": time.monotonic() - wall0}
     data["load_after"] = loadavg()
     data["busy_after"] = busy_processes()
     data["elapsed_s"] = time.time() - t_start
@@ -1358,7 +1740,8 @@ def main(argv: list[str]) -> int:
 
 
 SETTINGS = ("duration", "warmup", "fixed_duration", "fixed_warmup", "connections",
-            "bench_max_entries", "fill_entries", "jwt_tokens", "sign_procs")
+            "bench_max_entries", "fill_entries", "jwt_tokens", "sign_procs", "paired_rounds",
+            "paired_duration", "paired_warmup", "paired_configs")
 
 
 def report_only() -> int:

@@ -1,6 +1,6 @@
 -- wrk script for `make bench`: sends pre-made requests, one per line of a file, in order.
 --
---   wrk -t1 -c16 -d10s -s bench/requests.lua http://127.0.0.1:PORT/ -- FILE OFFSET RATE MODE
+--   wrk -t1 -c16 -d10s -s bench/requests.lua http://127.0.0.1:PORT/ -- FILE OFFSET RATE MODE [LIMIT]
 --
 -- FILE    one request per line, tab-separated: METHOD, TARGET, BODY, then "Name: value" headers
 --         (Host included: it is the signed authority). Bodies contain no tab or newline.
@@ -12,6 +12,9 @@
 --         "strict" never expected to run out: if it does it wraps, which replays a jti, so
 --                  proofgate answers 401 and the run fails loudly (non-2xx, exhausted=true);
 --         "stop"   at the end send GET /healthz (exempt, touches no replay entry) and stop.
+-- LIMIT   load at most this many lines after OFFSET (0 or absent = all): a large single-use set
+--         handed out a slice per run does not have to be loaded whole every time. The end of the
+--         slice is "the end" for MODE.
 --
 -- done() prints one line, "BENCHJSON {...}", that bench/bench.py parses: wrk's counts and
 -- latency percentiles (microseconds) and how many requests the script handed out (`used`; it
@@ -66,9 +69,11 @@ function init(args)
   local offset = tonumber(args[2] or "0")
   local rate = tonumber(args[3] or "0")
   mode = args[4] or "strict"
+  local limit = tonumber(args[5] or "0")
   local k = 0
   for line in io.lines(file) do
     k = k + 1
+    if limit > 0 and n >= limit then break end
     if k > offset and line ~= "" then
       n = n + 1
       reqs[n] = build(line)

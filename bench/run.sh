@@ -3,10 +3,13 @@
 #
 # `make bench` builds the release wasm and the venv first, then runs this. It installs the load
 # generator (Debian `wrk`) if missing, then bench/bench.py runs each Envoy configuration with one
-# worker, one after another, and writes bench/RESULTS.md, bench/results.svg and bench/out/
-# (results.json, the Envoy configs and logs). About 6 minutes on a 2-core machine.
+# worker, one after another, then the paired phase (issue 12's headline ratios: the compared
+# Envoys side by side, measured back to back in rotated rounds; `--only paired` runs it alone),
+# and writes bench/RESULTS.md, bench/results.svg and bench/out/ (results.json, the Envoy configs
+# and logs). About 16 minutes on a quiet 2-core machine, core.sh and etcd.py included.
 # Not part of `make test`. Options go to bench/bench.py (`bench/run.sh --help`), e.g.
 #   bench/run.sh --duration 20 --fixed-duration 20      # longer runs
+#   bench/run.sh --only paired --paired-rounds 7        # only the paired ratios, more rounds
 #   bench/run.sh --fill-entries 16384                   # smaller replay store for the memory run
 set -euo pipefail
 cd "$(dirname "$0")/.."
