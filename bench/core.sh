@@ -12,7 +12,7 @@ echo
 echo "Measured by \`bench/core.sh\` (part of \`make bench\`) on the same machine, right after the Envoy runs."
 echo
 if command -v node >/dev/null 2>&1; then
-  echo "### Ed25519 backends in V8 ($(node --version), WASI), one verification of a 32-byte digest"
+  echo "### Ed25519 backends in V8 ($(node --version), WASI, TurboFan only as in Envoy), one verification of a 32-byte digest"
   echo
   (cd bench/crypto-v8 && cargo build --quiet --release --target wasm32-wasip1)
   node --no-warnings bench/crypto-v8/run.mjs bench/crypto-v8/target/wasm32-wasip1/release/crypto-v8.wasm
@@ -65,7 +65,9 @@ core, crypto = map(float, sys.argv[1:3])
 print()
 print("### Where a passport + proof request's time goes")
 print()
-print(f"In V8 the core takes {core:.0f} µs per request; two table-path Ed25519 verifications timed in the same "
+print(f"In V8 (configured as Envoy configures it: Liftoff off, so no JIT warm-up inside the timed requests; "
+      f"bench/v8-envoy.mjs) the core takes {core:.0f} µs per request in its fastest round of 100; the pipeline's "
+      f"two table-path Ed25519 verifications (verify_pair over distinct signatures) timed in the same "
       f"process take {crypto:.0f} µs ({100 * crypto / core:.0f}%), the rest of the core (JSON, base64, SHA-256 of "
       f"body, query, headers and transcript, policy, replay bucket) about {core - crypto:.0f} µs. "
       "Inside Envoy the filter's added CPU per request (the table above, over the floor) also pays the shell: "

@@ -1,4 +1,5 @@
 // Runs a wasm32-wasip1 build of benches/replay.rs under node (V8); REPLAY_SIZES and REPLAY_ITERS pass through.
+import './v8-envoy.mjs';
 import { readFile } from 'node:fs/promises';
 import { WASI } from 'node:wasi';
 import { argv, env } from 'node:process';

@@ -1,4 +1,5 @@
 // Runs the wasm32-wasip1 build of crypto-v8 under node's WASI (V8).
+import '../v8-envoy.mjs';
 import { readFile } from 'node:fs/promises';
 import { WASI } from 'node:wasi';
 import { argv } from 'node:process';
