@@ -18,7 +18,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+import harness
 import tpsign
+
+JWKS_DEFAULTS = {"cache_seconds": 60, "timeout_ms": 1500, "min_refetch_seconds": 3,
+                 "max_stale_seconds": 60}
 
 
 def okp_jwk(kid: str, key: Ed25519PrivateKey, **extra: Any) -> dict[str, Any]:
@@ -126,3 +130,12 @@ class JwksServer:
                                                              "port_value": self.port}}},
             }]}]},
         }
+
+
+def jwks_config(server: "JwksServer", **jwks: Any) -> dict[str, Any]:
+    """The demo plugin config with its passport issuer's keys fetched from `server` (cluster `jwks`)."""
+    config = harness.base_plugin_config()
+    issuer = config["trust_material"]["issuers"][0]
+    del issuer["keys"]
+    issuer["jwks"] = {"cluster": "jwks", "uri": server.uri, **JWKS_DEFAULTS, **jwks}
+    return config

@@ -23,24 +23,12 @@ import pytest
 import harness
 import tpsign
 from harness import Gateway, Response, expect_allow, expect_deny
-from jwks_server import JwksServer, okp_jwk
+from jwks_server import JWKS_DEFAULTS, JwksServer, jwks_config, okp_jwk
 
 KEY1 = tpsign.key_from_seed()  # the demo key, kid demo-caller-1
 KEY2 = tpsign.key_from_seed(bytes([7] * 32))
 KID1 = harness.KID
 KID2 = "rotated-2"
-JWKS_DEFAULTS = {"cache_seconds": 60, "timeout_ms": 1500, "min_refetch_seconds": 3,
-                 "max_stale_seconds": 60}
-
-
-def jwks_config(server: JwksServer, **jwks: Any) -> dict[str, Any]:
-    config = harness.base_plugin_config()
-    issuer = config["trust_material"]["issuers"][0]
-    del issuer["keys"]
-    issuer["jwks"] = {"cluster": "jwks", "uri": server.uri, **JWKS_DEFAULTS, **jwks}
-    return config
-
-
 @pytest.fixture
 def server(wasm: Path) -> Iterator[JwksServer]:
     s = JwksServer().start()

@@ -26,6 +26,7 @@ import pytest
 import harness
 import tpsign
 from harness import SUBJECT, Gateway, expect_allow, expect_deny
+from jwks_server import JwksServer, jwks_config, okp_jwk
 
 REPO = harness.REPO_ROOT
 P = "wasmcustom.proofgate."
@@ -228,11 +229,28 @@ def _idle_rates(gw: Gateway, seconds: float = 6.0) -> tuple[float, float]:
 
 
 def test_200_config_updates_leave_the_tick_rate_flat(wasm: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
-    for gw in _serve_ecds(tmp_path_factory.mktemp("reloads")):
+    # With remote keys a root context's timer runs every 100 ms (jwks::TICK_MS), not 500 ms, so
+    # a timer an update left behind would wake Envoy 10 times a second per VM: 200 leaking
+    # updates would add about 4,000-6,000 wakeups/s (3 VMs), far above what a shared machine's
+    # noise moves between two idle windows (+11 to +69/s measured with the 500 ms timer, which
+    # is why this test no longer uses it: a CI run failed on +69 against a bound of 50).
+    # Measured on Envoy 1.40: a build without the cancel in `Root::on_done` does not leak through
+    # ECDS either (216 -> 198/s here), so this guards the outcome on this host, and the tick count
+    # guards against old root contexts that stay alive (a build whose on_done returns false never
+    # finishes the 200 updates).
+    server = JwksServer().start()
+    server.set_keys(okp_jwk(harness.KID, tpsign.key_from_seed()))
+    gw = harness.start_gateway(jwks_config(server), tmp_path_factory.mktemp("reloads"), ecds=True,
+                               extra_clusters=[server.cluster()])
+    try:
+        first = tpsign.sign("GET", gw.url("/v1/orders/1"))
+        expect_allow(gw.send_signed(first), jti=first["jti"], route_id="orders.get")
         time.sleep(1)
         ticks_before, wakeups_before = _idle_rates(gw)
         for i in range(200):  # each update a new config: new root contexts, the old ones done
-            _push_and_wait(gw, harness.base_plugin_config(comment=f"update {i}"))
+            config = jwks_config(server)
+            config["comment"] = f"update {i}"
+            _push_and_wait(gw, config)
         time.sleep(1)
         ticks_after, wakeups_after = _idle_rates(gw)
         print(f"ticks/s {ticks_before:.1f} -> {ticks_after:.1f}; "
@@ -240,11 +258,16 @@ def test_200_config_updates_leave_the_tick_rate_flat(wasm: Path, tmp_path_factor
         # proofgate's own count: the main thread's VM and two workers, 2 ticks/s each (fewer when
         # a loaded machine delays timers, never more).
         assert 3 <= ticks_before <= 6.5 and ticks_after <= ticks_before + 1, (ticks_before, ticks_after)
-        # A timer left behind never reaches proofgate (its context is gone) but still wakes Envoy:
-        # before the fix 200 updates added about 100 wakeups/s (147 -> 244); after, under 10.
-        assert wakeups_after - wakeups_before < 50, (wakeups_before, wakeups_after)
+        # A timer left behind never reaches proofgate (its context is gone) but still wakes Envoy.
+        assert wakeups_after - wakeups_before < 1000, (wakeups_before, wakeups_after)
         # Each config is loaded by Envoy's config-check VM, the main thread's and both workers'.
         assert _stat(gw, P + "config.loads") == 4 * 201
+        # The keys of every update came from the shared copy, not from a fetch per update.
+        print(f"JWKS fetches: {server.count()}")
+        assert server.count() <= 3, server.count()
+    finally:
+        harness.stop_checked(gw)
+        server.stop()
 
 
 # ---------------------------------------------------------------------------------------------
