@@ -109,26 +109,45 @@ pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, Reason> {
     if raw.len() > MAX_TOKEN_BYTES {
         return Err(Reason::MalformedPassport);
     }
-    let text = std::str::from_utf8(raw).map_err(|_| Reason::MalformedPassport)?;
-    let token = text
-        .strip_prefix("Bearer ")
+    let token = raw
+        .strip_prefix(b"Bearer ")
         .ok_or(Reason::MalformedPassport)?;
-    let mut parts = 0;
-    for seg in token.split('.') {
-        parts += 1;
-        if seg.is_empty()
-            || !seg
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+    // One pass over the bytes with a table (issue 12: the per-byte range tests and the split were
+    // ~10,000 instructions per request natively): every byte is in the base64url alphabet or a
+    // dot, and the dots make exactly three non-empty segments.
+    let mut dots = 0;
+    let mut segment_len = 0usize;
+    for &b in token {
+        if b == b'.' {
+            if segment_len == 0 {
+                return Err(Reason::MalformedPassport);
+            }
+            dots += 1;
+            segment_len = 0;
+        } else if BASE64URL[usize::from(b)] {
+            segment_len += 1;
+        } else {
             return Err(Reason::MalformedPassport);
         }
     }
-    if parts != 3 {
+    if dots != 2 || segment_len == 0 {
         return Err(Reason::MalformedPassport);
     }
-    Ok(token)
+    // Only ASCII got here, so this cannot fail; kept as the closed door rather than an unwrap.
+    std::str::from_utf8(token).map_err(|_| Reason::MalformedPassport)
 }
+
+/// The base64url alphabet (RFC 4648 section 5), by byte value.
+static BASE64URL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    table
+};
 
 /// Verifies a compact JWS passport against `config`'s inline trust material at `now` (Unix
 /// seconds); issuers with remote keys answer `keys_unavailable`. On failure, returns what could
@@ -335,4 +354,83 @@ fn check_time(p: &Passport, config: &Config, now: i64) -> Result<(), Reason> {
         return Err(Reason::PassportLifetimeExceeded);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The framing check as it was before the one-pass scan (issue 12), kept as the reference.
+    fn reference(authorization: Option<&[u8]>) -> Result<&str, Reason> {
+        let raw = authorization.ok_or(Reason::MissingPassport)?;
+        if raw.len() > MAX_TOKEN_BYTES {
+            return Err(Reason::MalformedPassport);
+        }
+        let text = std::str::from_utf8(raw).map_err(|_| Reason::MalformedPassport)?;
+        let token = text
+            .strip_prefix("Bearer ")
+            .ok_or(Reason::MalformedPassport)?;
+        let mut parts = 0;
+        for seg in token.split('.') {
+            parts += 1;
+            if seg.is_empty()
+                || !seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(Reason::MalformedPassport);
+            }
+        }
+        if parts != 3 {
+            return Err(Reason::MalformedPassport);
+        }
+        Ok(token)
+    }
+
+    #[test]
+    fn bearer_token_agrees_with_the_reference_on_every_byte_in_every_position() {
+        let good = b"Bearer aB0.-_z.Z9".to_vec();
+        assert_eq!(bearer_token(Some(&good)), Ok("aB0.-_z.Z9"));
+        let mut cases = vec![None, Some(Vec::new()), Some(good.clone())];
+        for at in 0..=good.len() {
+            for b in 0..=255u8 {
+                let mut replaced = good.clone();
+                if at < good.len() {
+                    replaced[at] = b;
+                    cases.push(Some(replaced));
+                }
+                let mut inserted = good.clone();
+                inserted.insert(at, b);
+                cases.push(Some(inserted));
+            }
+            let mut removed = good.clone();
+            if at < good.len() {
+                removed.remove(at);
+                cases.push(Some(removed));
+            }
+        }
+        for framing in [
+            "Bearer a.b",
+            "Bearer a.b.c.d",
+            "Bearer .b.c",
+            "Bearer a..c",
+            "Bearer a.b.",
+        ] {
+            cases.push(Some(framing.as_bytes().to_vec()));
+        }
+        cases.push(Some(b"Bearer a.b.\xc3\xa9".to_vec()));
+        let mut long = b"Bearer a.b.".to_vec();
+        long.resize(MAX_TOKEN_BYTES, b'c');
+        cases.push(Some(long.clone()));
+        long.push(b'c');
+        cases.push(Some(long));
+        let mut accepted = 0;
+        for case in &cases {
+            let got = bearer_token(case.as_deref());
+            assert_eq!(got, reference(case.as_deref()), "{case:?}");
+            accepted += usize::from(got.is_ok());
+        }
+        // Both outcomes occur: the alphabet's 64 bytes in each segment position are accepted.
+        assert!(accepted > 64 * 8, "{accepted}");
+    }
 }
