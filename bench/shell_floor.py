@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""The shell ladder (issue 12): what being a proxy-wasm filter costs inside Envoy before any of
+proofgate's own work, measured in one run beside the floor and proofgate itself.
+
+One Envoy per configuration (`--concurrency 1`, the same HTTP connection manager as every row of
+bench/bench.py), all running side by side, each warmed once, then measured back to back in an
+order rotated every round, like bench.py's paired phase:
+- floor: no filter;
+- wasm noop: bench/shell-floor with `noop` (a filter that answers Continue);
+- wasm read: + one read of the whole request header map;
+- wasm read+write: + one write of the whole map;
+- wasm shell: + proofgate's other host calls on an allowed GET (clock, shared-data read and CAS
+  write, six filter-state properties, a 500-byte info log line, a counter);
+- proofgate GET: passport + proof, as in bench.py (single-use signed requests).
+Every configuration gets the same GET with a passport and a proof (the noop and shell filters
+send one signed request, cycled; proofgate a fresh one each time). Prints a Markdown section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402  (bench/bench.py: Envoy, wrk, signing, configs)
+
+
+def _log(msg: str) -> None:
+    # Progress to stderr: stdout is the Markdown section bench/run.sh appends to RESULTS.md.
+    print(f"[shell {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+bench.log = _log
+
+ROOT = bench.ROOT
+SHELL_CRATE = ROOT / "bench" / "shell-floor"
+SHELL_WASM = SHELL_CRATE / "target" / "wasm32-wasip1" / "release" / "shell_floor.wasm"
+MODES = [("wasm-noop", "noop"), ("wasm-read", "read"), ("wasm-read-write", "read_write"),
+         ("wasm-shell", "shell")]
+
+
+def shell_filter(mode: str) -> dict[str, Any]:
+    return {"name": "envoy.filters.http.wasm", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": {
+            "name": "shell_floor", "root_id": "shell_floor", "fail_open": False,
+            "vm_config": {"vm_id": "shell_floor", "runtime": "envoy.wasm.runtime.v8",
+                          "code": {"local": {"filename": str(SHELL_WASM)}}},
+            "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                              "value": mode},
+        },
+    }}
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--duration", type=float, default=3, help="seconds per measured run")
+    p.add_argument("--warmup", type=float, default=2)
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--sign-procs", type=int, default=2)
+    p.add_argument("--bench-max-entries", type=int, default=262144)
+    p.add_argument("--envoy", type=Path, default=ROOT / ".venv" / "bin" / "envoy")
+    p.add_argument("--wasm", type=Path, default=ROOT / "target" / "wasm32-wasip1" / "release" / "proofgate.wasm")
+    args = p.parse_args(argv)
+    args.plugin_override = "{}"
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1"],
+                   cwd=SHELL_CRATE, check=True)
+    work = Path(tempfile.mkdtemp(prefix="proofgate-shell-"))
+    args.out = work
+    args.port, args.admin_port = bench.free_port(), bench.free_port()
+    wasm_copy = work / "proofgate.wasm"
+    wasm_copy.write_bytes(args.wasm.read_bytes())
+    args.wasm = wasm_copy
+
+    cfgs: list[bench.PairedConfig] = [bench.PairedConfig("floor", "floor: no filter", "floor", "GET", [])]
+    for name, mode in MODES:
+        cfgs.append(bench.PairedConfig(name, f"wasm filter, {mode}", name, "GET", [shell_filter(mode)]))
+    pg = bench.PairedConfig("proofgate-get", "proofgate passport+proof GET", "proofgate GET", "GET",
+                            [bench.wasm_filter(args.wasm, bench.passport_plugin(args, {}))])
+    pg.pool = bench.RequestPool(work / "pg.reqs", bench._signer(args, pg, ""), bench.PASSPORT_MAX_AGE)
+    cfgs.append(pg)
+    for c in cfgs[:-1]:
+        # One signed request with this Envoy's authority, cycled: the same headers proofgate gets.
+        c.file = work / f"{c.name}.reqs"
+        bench.sign_requests(c.file, 1, "GET", c.authority, "", 1)
+
+    rounds: list[dict[str, dict[str, Any]]] = []
+    with contextlib.ExitStack() as stack:
+        for c in cfgs:
+            c.envoy = stack.enter_context(bench.Envoy(args, c.name, c.cfg, c.ports))
+        pg.pool.ensure(int(7000 * (args.warmup + args.rounds * args.duration) * 1.3) + 2000, 0, 600)
+        for c in cfgs:
+            assert c.envoy
+            if c.pool:
+                res = bench.measure(args, c.envoy, c.pool.path, duration=args.warmup,
+                                    offset=c.pool.offset, mode="strict", limit=c.pool.left)
+                c.pool.take(res["used"])
+            else:
+                assert c.file
+                res = bench.measure(args, c.envoy, c.file, duration=args.warmup, mode="cycle")
+            _log(f"warm-up {c.name:<16} {bench.fmt_run(res)}")
+        for r in range(args.rounds):
+            k = r % len(cfgs)
+            runs: dict[str, Any] = {}
+            for c in cfgs[k:] + cfgs[:k]:
+                assert c.envoy
+                if c.pool:
+                    res = bench.measure(args, c.envoy, c.pool.path, duration=args.duration,
+                                        offset=c.pool.offset, mode="strict", limit=c.pool.left)
+                    c.pool.take(res["used"])
+                else:
+                    assert c.file
+                    res = bench.measure(args, c.envoy, c.file, duration=args.duration, mode="cycle")
+                runs[c.name] = res
+                _log(f"round {r + 1} {c.name:<16} {bench.fmt_run(res)} steal {100 * res['steal_util']:.0f}%")
+            rounds.append(runs)
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(r[name][key] for r in rounds)
+
+    def added(name: str) -> float:
+        # Per round, the configuration's CPU per request minus the floor's in the same round.
+        return statistics.median(r[name]["cpu_us_per_req"] - r["floor"]["cpu_us_per_req"] for r in rounds)
+
+    steal = [100 * r[c.name]["steal_util"] for r in rounds for c in cfgs]
+    print("### The shell ladder: what a wasm filter costs in Envoy before proofgate's work")
+    print()
+    print(f"`bench/shell_floor.py` (part of `make bench`), {time.strftime('%Y-%m-%d %H:%M %Z')}: "
+          f"{len(cfgs)} Envoys side by side (`--concurrency 1`), {args.rounds} rounds of "
+          f"{args.duration:.0f} s saturation runs in rotated order, wrk `-c{args.connections}`; "
+          "every request is the same GET with a passport and a proof (bench/shell-floor/src/lib.rs "
+          "says what each mode does). Medians over rounds; added CPU is per round against the "
+          f"floor of the same round. Steal over the runs: median {statistics.median(steal):.0f}%, "
+          f"max {max(steal):.0f}%.")
+    print()
+    print("| configuration | req/s | CPU µs/req | added CPU µs/req over the floor | step |")
+    print("|---|---:|---:|---:|---:|")
+    prev = 0.0
+    for c in cfgs:
+        a = 0.0 if c.name == "floor" else added(c.name)
+        print(f"| {c.label} | {med(c.name, 'rps'):,.0f} | {med(c.name, 'cpu_us_per_req'):.0f} | "
+              f"{a:.0f} | {a - prev:+.0f} |")
+        prev = a
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
