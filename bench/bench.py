@@ -864,9 +864,11 @@ def paired_names(spec: str) -> list[str]:
 
 
 def run_paired(args: argparse.Namespace, work: Path, body: str, jwks: str,
-               static: list[StaticRow]) -> dict[str, Any]:
+               static: list[StaticRow], prior: dict[str, float]) -> dict[str, Any]:
     """The compared configurations side by side, measured back to back in rotated order for
-    args.paired_rounds rounds (see the comment above PAIRED_REF)."""
+    args.paired_rounds rounds (see the comment above PAIRED_REF). `prior`: saturation req/s
+    already measured in this run by name, which sizes the request sets with the warm-up's rate
+    (a warm-up disturbed by other load alone would size them too small: more top-ups)."""
     t0 = time.time()
     names = paired_names(args.paired_configs)
     dur, rounds = args.paired_duration, args.paired_rounds
@@ -909,7 +911,8 @@ def run_paired(args: argparse.Namespace, work: Path, body: str, jwks: str,
                 c.pool.made.append((warm_n, c.pool.make(warm_file, warm_n)))
                 warm = measure(args, c.envoy, warm_file, duration=args.paired_warmup, mode="stop")
                 warm_file.unlink()
-                c.rate = warm["used"] / (warm["duration_us"] / 1e6) * (1.5 if warm["exhausted"] else 1)
+                c.rate = max(prior.get(c.name, 0.0), warm["used"] / (warm["duration_us"] / 1e6)
+                             * (1.5 if warm["exhausted"] else 1))
             else:
                 assert c.file
                 warm = measure(args, c.envoy, c.file, duration=args.paired_warmup, mode="cycle")
@@ -931,9 +934,8 @@ def run_paired(args: argparse.Namespace, work: Path, body: str, jwks: str,
                     want = need + int(c.rate * dur * (rounds - r - 1) * 1.1)
                     c.pool.ensure(need, want if c.pool.max_age > eta * (rounds - r) else need, eta)
             if r == 0:
-                out["signing_s"] = time.monotonic() - t_sign
-                log(f"  made the single-use requests in {out['signing_s']:.0f} s: " + ", ".join(
-                    f"{c.name} {c.pool.left}" for c in cfgs if c.pool))
+                log(f"  made the single-use requests in {time.monotonic() - t_sign:.0f} s: "
+                    + ", ".join(f"{c.name} {c.pool.left}" for c in cfgs if c.pool))
             k = r % len(cfgs)
             order = cfgs[k:] + cfgs[:k]
             runs: dict[str, Any] = {}
@@ -959,7 +961,16 @@ def run_paired(args: argparse.Namespace, work: Path, body: str, jwks: str,
     out["configs"] = [{"name": c.name, "label": c.label, "short": c.short, "method": c.method,
                        "made": c.pool.made if c.pool else []} for c in cfgs]
     out["elapsed_s"] = time.time() - t0
-    log(f"paired: done in {out['elapsed_s']:.0f} s")
+    # Signing and minting, warm-up sets and top-ups between rounds included.
+    out["signing_s"] = sum(secs for c in cfgs if c.pool for _, secs in c.pool.made)
+    log(f"paired: done in {out['elapsed_s']:.0f} s; medians over {rounds} rounds (min-max):")
+    for c in cfgs:
+        if c.name == PAIRED_REF:
+            continue
+        rps, cpu, steal = paired_ratios(out, c.name)
+        log(f"  {c.name:<22} / {PAIRED_REF}: req/s {statistics.median(rps):.2f}x "
+            f"({min(rps):.2f}-{max(rps):.2f}), CPU {statistics.median(cpu):.2f}x "
+            f"({min(cpu):.2f}-{max(cpu):.2f}), steal up to {100 * max(steal):.0f}%")
     return out
 
 
@@ -1404,6 +1415,16 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
     (BENCH / "RESULTS.md").write_text("\n".join(L))
 
 
+def paired_ratios(p: dict[str, Any], name: str) -> tuple[list[float], list[float], list[float]]:
+    """Per round: `name`'s req/s over jwt_authn's, jwt_authn's CPU µs/request over `name`'s,
+    and the larger of the two runs' steal (cores)."""
+    ref = p["ref"]
+    runs = [r["runs"] for r in p["rounds"]]
+    return ([r[name]["rps"] / r[ref]["rps"] for r in runs],
+            [r[ref]["cpu_us_per_req"] / r[name]["cpu_us_per_req"] for r in runs],
+            [max(r[name]["steal_util"], r[ref]["steal_util"]) for r in runs])
+
+
 def paired_report(p: dict[str, Any]) -> list[str]:
     """The paired phase's section (the headline for issue 12's ratios) for RESULTS.md."""
     ref = p["ref"]
@@ -1440,9 +1461,7 @@ def paired_report(p: dict[str, Any]) -> list[str]:
     add("|---|---:|---:|---:|---:|---:|---:|")
     for name in others:
         target, what = PAIRED_TARGETS[name]
-        rps = [r["runs"][name]["rps"] / r["runs"][ref]["rps"] for r in rounds]
-        cpu = [r["runs"][ref]["cpu_us_per_req"] / r["runs"][name]["cpu_us_per_req"] for r in rounds]
-        steal = [max(r["runs"][name]["steal_util"], r["runs"][ref]["steal_util"]) for r in rounds]
+        rps, cpu, steal = paired_ratios(p, name)
         low = [i for i, s in enumerate(steal) if s <= mark]
         high = len(rounds) - len(low)
         if not high:
@@ -1710,7 +1729,8 @@ def main(argv: list[str]) -> int:
                 res["short"] = short
                 data["configs"].append(res)
         if want("paired"):
-            data["paired"] = run_paired(args, work, body, jwks, plan)
+            data["paired"] = run_paired(args, work, body, jwks, plan,
+                                        {c["name"]: c["sat"]["rps"] for c in data["configs"]})
         pg_get = next((c for c in data["configs"] if c["name"] == "d-proofgate-get"), None)
         if args.fill_entries > 0 and want("memory"):
             data["memory"] = run_memory(args, work, pg_get["sat"]["rps"] if pg_get else 2000)
