@@ -925,7 +925,10 @@ def run_paired(args: argparse.Namespace, work: Path, body: str, jwks: str,
             # Everything this round sends is made before its first run, so its runs stay
             # seconds apart; the first round makes most of what all rounds need. A run gets a
             # slice of its set with room for a rate well above the fastest seen so far (the
-            # warm-up's alone before round 1): in "strict" mode running out fails the bench.
+            # warm-up's alone before round 1, which other load may have slowed). If it still
+            # runs out ("stop" mode: wrk stops, no line is sent twice) the run is made again
+            # right away with a bigger slice; it is never dropped, so fast runs are not
+            # selected out.
             slack = 2.0 if r == 0 else 1.6
             eta = len(cfgs) * (dur + 2.5)
             for c in cfgs:
@@ -943,10 +946,7 @@ def run_paired(args: argparse.Namespace, work: Path, body: str, jwks: str,
             for c in order:
                 assert c.envoy
                 if c.pool:
-                    need = int(c.rate * dur * slack) + 2000
-                    res = measure(args, c.envoy, c.pool.path, duration=dur, offset=c.pool.offset,
-                                  mode="strict", limit=min(need, c.pool.left))
-                    c.pool.take(res["used"])
+                    res = paired_single_use_run(args, c, dur, slack)
                 else:
                     assert c.file
                     res = measure(args, c.envoy, c.file, duration=dur, mode="cycle")
@@ -974,6 +974,25 @@ def run_paired(args: argparse.Namespace, work: Path, body: str, jwks: str,
     return out
 
 
+def paired_single_use_run(args: argparse.Namespace, c: PairedConfig, dur: float,
+                          slack: float) -> dict[str, Any]:
+    """One saturation run of a single-use configuration from its pool (see run_paired)."""
+    assert c.pool and c.envoy
+    for attempt in range(3):
+        need = int(c.rate * dur * slack) + 2000
+        c.pool.ensure(need, need, dur + 10)  # a no-op unless a run ran out
+        res = measure(args, c.envoy, c.pool.path, duration=dur, offset=c.pool.offset,
+                      mode="stop", limit=need)
+        c.pool.take(res["used"])
+        if not res["exhausted"]:
+            res["ran_out"] = attempt  # earlier runs of this round's slot that ran out
+            return res
+        c.rate = max(c.rate, need / dur) * 1.5
+        log(f"  {c.name}: its slice of {need} requests ran out within {dur:.0f} s; running it "
+            "again with a bigger one")
+    raise BenchError(f"paired: {c.name} ran out of requests three times in a row")
+
+
 def _signer(args: argparse.Namespace, c: PairedConfig, body: str) -> Callable[[Path, int], float]:
     def make(path: Path, count: int) -> float:
         secs = sign_requests(path, count, c.method, c.authority, body, args.sign_procs)
@@ -994,7 +1013,9 @@ def slim_run(res: dict[str, Any]) -> dict[str, Any]:
     """What the paired report keeps of one measured run."""
     keep = ("rps", "requests", "duration_us", "p50_us", "p99_us", "cpu_s", "cpu_us_per_req",
             "envoy_util", "wrk_util", "other_util", "steal_util", "used", "envoy_requests")
-    return {k: res[k] for k in keep}
+    out = {k: res[k] for k in keep}
+    out["ran_out"] = res.get("ran_out", 0)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1479,8 +1500,9 @@ def paired_report(p: dict[str, Any]) -> list[str]:
     add("")
     names = [ref] + others
     tag = {n: chr(ord("A") + i) for i, n in enumerate(names)}
-    add(f"Per round: req/s (Envoy CPU µs/request, steal; ⚠ above {100 * mark:.0f}%), and the "
-        "order the round ran them in:")
+    add(f"Per round: req/s (Envoy CPU µs/request, steal; ⚠ above {100 * mark:.0f}%; ↻ run again "
+        "after its slice of single-use requests ran out, more were made first), and the order the "
+        "round ran them in:")
     add("")
     add("| round | " + " | ".join(f"{cfgs[n]['short']} ({tag[n]})" for n in names) + " | order |")
     add("|---:|" + "---:|" * len(names) + "---|")
@@ -1488,7 +1510,8 @@ def paired_report(p: dict[str, Any]) -> list[str]:
         cells = []
         for n in names:
             run = r["runs"][n]
-            flag = " ⚠" if run["steal_util"] > mark else ""
+            flag = (" ⚠" if run["steal_util"] > mark else "") + (
+                " ↻" if run.get("ran_out") else "")
             cells.append(f"{run['rps']:,.0f} ({run['cpu_us_per_req']:.0f} µs, "
                          f"{100 * run['steal_util']:.0f}%{flag})")
         order = " ".join(tag[n] for n in r["order"])
