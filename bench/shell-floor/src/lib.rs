@@ -7,6 +7,8 @@
 //!   context creation, the callbacks Envoy makes, context deletion);
 //! - `read`: also reads the whole request header map once (as proofgate does);
 //! - `read_write`: also writes the whole map back once (proofgate's one header-map write);
+//! - `read_edit`: instead of that write, the edits one host call each: three headers removed (the
+//!   passport, the proof, the nonce) and seven set (the identity and decision headers);
 //! - `shell`: also proofgate's other host calls on an allowed GET: the clock, a shared-data read
 //!   and compare-and-swap write (the replay bucket), six filter-state properties, one 500-byte
 //!   info log line and one counter.
@@ -15,11 +17,23 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, MetricType};
 
+/// Seven identity and decision headers, as many as proofgate sets on an allowed passport request.
+const IDENTITY: [&str; 7] = [
+    "x-trustplane-subject",
+    "x-trustplane-issuer",
+    "x-trustplane-trust-domain",
+    "x-trustplane-route-id",
+    "x-trustplane-decision",
+    "x-trustplane-event-id",
+    "x-trustplane-jti",
+];
+
 #[derive(Clone, Copy, PartialEq, PartialOrd)]
 enum Mode {
     Noop,
     Read,
     ReadWrite,
+    ReadEdit,
     Shell,
 }
 
@@ -44,6 +58,7 @@ impl RootContext for Root {
             b"noop" => Mode::Noop,
             b"read" => Mode::Read,
             b"read_write" => Mode::ReadWrite,
+            b"read_edit" => Mode::ReadEdit,
             b"shell" => Mode::Shell,
             _ => return false,
         };
@@ -76,6 +91,19 @@ impl HttpContext for Filter {
             return Action::Continue;
         }
         let map = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+        if self.mode == Mode::ReadEdit {
+            for name in ["authorization", "x-trustplane-proof", "x-trustplane-nonce"] {
+                let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+            }
+            for name in IDENTITY {
+                let _ = hostcalls::set_map_value(
+                    MapType::HttpRequestHeaders,
+                    name,
+                    Some("0123456789abcdef0123456789abcdef"),
+                );
+            }
+            return Action::Continue;
+        }
         if self.mode >= Mode::ReadWrite {
             let pairs = map.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
             let _ = hostcalls::set_map_bytes(MapType::HttpRequestHeaders, pairs);
