@@ -75,6 +75,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--bench-max-entries", type=int, default=262144)
     p.add_argument("--envoy", type=Path, default=ROOT / ".venv" / "bin" / "envoy")
     p.add_argument("--wasm", type=Path, default=ROOT / "target" / "wasm32-wasip1" / "release" / "proofgate.wasm")
+    p.add_argument("--compare-wasm", type=Path, help="another proofgate build, measured as one "
+                   "more row in the same rounds (an A/B of a change)")
     args = p.parse_args(argv)
     args.plugin_override = "{}"
     subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1"],
@@ -89,11 +91,19 @@ def main(argv: list[str]) -> int:
     cfgs: list[bench.PairedConfig] = [bench.PairedConfig("floor", "floor: no filter", "floor", "GET", [])]
     for name, mode in MODES:
         cfgs.append(bench.PairedConfig(name, f"wasm filter, {mode}", name, "GET", [shell_filter(mode)]))
-    pg = bench.PairedConfig("proofgate-get", "proofgate passport+proof GET", "proofgate GET", "GET",
-                            [bench.wasm_filter(args.wasm, bench.passport_plugin(args, {}))])
-    pg.pool = bench.RequestPool(work / "pg.reqs", bench._signer(args, pg, ""), bench.PASSPORT_MAX_AGE)
-    cfgs.append(pg)
-    for c in cfgs[:-1]:
+    builds = [("proofgate-get", "proofgate passport+proof GET", args.wasm)]
+    if args.compare_wasm:
+        other = work / "proofgate-compare.wasm"
+        other.write_bytes(args.compare_wasm.read_bytes())
+        builds.append(("proofgate-get-compare", f"proofgate passport+proof GET, {args.compare_wasm.name}", other))
+    pgs = []
+    for name, label, wasm in builds:
+        pg = bench.PairedConfig(name, label, name, "GET",
+                                [bench.wasm_filter(wasm, bench.passport_plugin(args, {}))])
+        pg.pool = bench.RequestPool(work / f"{name}.reqs", bench._signer(args, pg, ""), bench.PASSPORT_MAX_AGE)
+        pgs.append(pg)
+    cfgs += pgs
+    for c in cfgs[:-len(pgs)]:
         # One signed request with this Envoy's authority, cycled: the same headers proofgate gets.
         c.file = work / f"{c.name}.reqs"
         bench.sign_requests(c.file, 1, "GET", c.authority, "", 1)
@@ -102,7 +112,9 @@ def main(argv: list[str]) -> int:
     with contextlib.ExitStack() as stack:
         for c in cfgs:
             c.envoy = stack.enter_context(bench.Envoy(args, c.name, c.cfg, c.ports))
-        pg.pool.ensure(int(7000 * (args.warmup + args.rounds * args.duration) * 1.3) + 2000, 0, 600)
+        for pg in pgs:
+            assert pg.pool
+            pg.pool.ensure(int(7000 * (args.warmup + args.rounds * args.duration) * 1.3) + 2000, 0, 600)
         for c in cfgs:
             assert c.envoy
             if c.pool:
