@@ -103,12 +103,12 @@ pub enum Edit<'a> {
 /// added after it. Empty when nothing would change.
 ///
 /// Edits, not one `proxy_set_header_map_pairs` of the whole map (which Envoy applies by removing
-/// and re-adding every header, pseudo-headers included): measured with bench/shell_floor.py on
-/// 2026-11-29 (issue 12) on a loaded machine, the ten or so single edits of an allowed request
-/// cost 8-10 µs of Envoy CPU over a header read against 8-39 µs for the whole-map write, and
-/// proofgate GET with edits added 520 µs over the floor against 549 µs with the write, in the
-/// same rounds. Names are compared ASCII case-insensitively; `current` comes from the host,
-/// lowercase.
+/// and re-adding every header, pseudo-headers included): only the headers proofgate changes are
+/// touched. Inside Envoy neither form was consistently cheaper in three runs of
+/// bench/shell_floor.py on 2026-11-29 (issue 12): over a header read, the whole-map write cost
+/// +39, +8 and +7 µs of Envoy CPU per request, the ten single edits +8, +10 and +15 µs, on a
+/// machine whose noise is of that size. Names are compared ASCII case-insensitively; `current`
+/// comes from the host, lowercase.
 pub fn edits<'a>(
     current: &'a [(String, Vec<u8>)],
     drop: impl Fn(&str) -> bool,
