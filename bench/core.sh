@@ -72,7 +72,7 @@ print(f"In V8 (configured as Envoy configures it: Liftoff off, so no JIT warm-up
       f"body, query, headers and transcript, policy, replay bucket) about {core - crypto:.0f} µs. "
       "Inside Envoy the filter's added CPU per request (the table above, over the floor) also pays the shell: "
       "the clock, the header map read (twice on a POST, with the body), the shared data read and CAS write, "
-      "one host call per header proofgate removes or sets (about ten on an allowed GET), 6 filter-state "
+      "one write of the whole header map, 6 filter-state "
       "properties, the audit log line and the allow counter (randomness once per 32 requests); the shell "
       "ladder below measures what those calls, and being a wasm filter at all, cost inside Envoy. The "
       "signatures are the largest single part; jwt_authn verifies one signature natively with BoringSSL.")

@@ -86,51 +86,30 @@ pub fn encode_map(pairs: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// One edit of the request's header map, one host call each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Edit<'a> {
-    /// Remove every value of the name.
-    Remove(&'a str),
-    /// Replace every value of the name with this one (`proxy_replace_header_map_value`).
-    Replace(&'a str, &'a str),
-    /// Add one more value of a name already set by an earlier `Replace` of this list.
-    Add(&'a str, &'a str),
-}
-
-/// proofgate's edits of the request's header map after a decision: every name of `current` that
-/// `drop` matches and `set` does not name is removed (once per name), then `set` is applied in
-/// order, each name's first value replacing every earlier one and later values of the same name
-/// added after it. Empty when nothing would change.
-///
-/// Edits, not one `proxy_set_header_map_pairs` of the whole map (which Envoy applies by removing
-/// and re-adding every header, pseudo-headers included): only the headers proofgate changes are
-/// touched. Inside Envoy neither form was consistently cheaper in three runs of
-/// bench/shell_floor.py on 2026-11-29 (issue 12): over a header read, the whole-map write cost
-/// +39, +8 and +7 µs of Envoy CPU per request, the ten single edits +8, +10 and +15 µs, on a
-/// machine whose noise is of that size. Names are compared ASCII case-insensitively; `current`
-/// comes from the host, lowercase.
-pub fn edits<'a>(
-    current: &'a [(String, Vec<u8>)],
+/// The request's header map after proofgate's edits, serialised for one
+/// `proxy_set_header_map_pairs` call (issue 12: one host call instead of one per removed or set
+/// header): every pair of `current` in order except those whose name `drop` matches or `set`
+/// names, then `set` (so each set header replaces every earlier value of its name, as
+/// `proxy_replace_header_map_value` did). `None` when nothing would change: no write needed.
+/// Names are compared ASCII case-insensitively; `current` comes from the host, lowercase.
+pub fn rewrite_map(
+    current: &[(String, Vec<u8>)],
     drop: impl Fn(&str) -> bool,
-    set: &[(&'a str, &'a str)],
-) -> Vec<Edit<'a>> {
+    set: &[(&str, &str)],
+) -> Option<Vec<u8>> {
     let is_set = |n: &str| set.iter().any(|(s, _)| s.eq_ignore_ascii_case(n));
-    let mut out: Vec<Edit<'a>> = Vec::with_capacity(set.len() + 4);
-    for (i, (name, _)) in current.iter().enumerate() {
-        let first = !current[..i].iter().any(|(n, _)| n == name);
-        if first && drop(name) && !is_set(name) {
-            out.push(Edit::Remove(name));
-        }
+    let mut pairs: Vec<(&str, &[u8])> = Vec::with_capacity(current.len() + set.len());
+    pairs.extend(
+        current
+            .iter()
+            .filter(|(n, _)| !drop(n) && !is_set(n))
+            .map(|(n, v)| (n.as_str(), v.as_slice())),
+    );
+    if set.is_empty() && pairs.len() == current.len() {
+        return None;
     }
-    for (i, (name, value)) in set.iter().enumerate() {
-        let seen = set[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-        out.push(if seen {
-            Edit::Add(name, value)
-        } else {
-            Edit::Replace(name, value)
-        });
-    }
-    out
+    pairs.extend(set.iter().map(|(n, v)| (*n, v.as_bytes())));
+    Some(encode_map(&pairs))
 }
 
 #[cfg(test)]
@@ -144,25 +123,8 @@ mod tests {
             .collect()
     }
 
-    /// The header map a host holds after `edits`, as Envoy applies them: a replace drops every
-    /// value of the name and appends the new one, an add appends, a remove drops every value.
-    fn apply(current: &[(String, Vec<u8>)], edits: &[Edit]) -> Vec<(String, Vec<u8>)> {
-        let mut map = current.to_vec();
-        for e in edits {
-            match *e {
-                Edit::Remove(n) => map.retain(|(m, _)| !m.eq_ignore_ascii_case(n)),
-                Edit::Replace(n, v) => {
-                    map.retain(|(m, _)| !m.eq_ignore_ascii_case(n));
-                    map.push((n.to_ascii_lowercase(), v.as_bytes().to_vec()));
-                }
-                Edit::Add(n, v) => map.push((n.to_ascii_lowercase(), v.as_bytes().to_vec())),
-            }
-        }
-        map
-    }
-
     #[test]
-    fn edits_drop_replace_and_append() {
+    fn rewrite_map_drops_replaces_and_appends_in_order() {
         let current = owned(&[
             (":method", "GET"),
             (":path", "/v1/orders/1"),
@@ -171,21 +133,11 @@ mod tests {
             ("x-trustplane-subject", "spoofed"),
             ("accept", "b"),
             ("x-trustplane-proof", "p"),
-            ("x-trustplane-proof", "p2"),
             ("cookie", "c"),
         ]);
         let drop = |n: &str| n == "authorization" || n == "x-trustplane-proof";
         let set = [("x-trustplane-subject", "alice"), ("X-Claim-Sub", "s")];
-        let e = edits(&current, drop, &set);
-        assert_eq!(
-            e,
-            vec![
-                Edit::Remove("authorization"),
-                Edit::Remove("x-trustplane-proof"),
-                Edit::Replace("x-trustplane-subject", "alice"),
-                Edit::Replace("X-Claim-Sub", "s"),
-            ]
-        );
+        let map = rewrite_map(&current, drop, &set).unwrap();
         let expected = owned(&[
             (":method", "GET"),
             (":path", "/v1/orders/1"),
@@ -195,44 +147,19 @@ mod tests {
             ("x-trustplane-subject", "alice"),
             ("x-claim-sub", "s"),
         ]);
-        assert_eq!(apply(&current, &e), expected);
-        // A set name replaces every earlier value of it, whatever its case; a second value of a
-        // set name is added after the first, never replacing it.
+        assert_eq!(decode_map(&map).unwrap(), expected);
+        // A set name replaces every earlier value of it, whatever its case.
         let current = owned(&[("x-claim-sub", "1"), ("x-claim-sub", "2")]);
-        let e = edits(
-            &current,
-            |_| false,
-            &[("X-Claim-Sub", "3"), ("x-claim-sub", "4")],
-        );
-        assert_eq!(
-            e,
-            vec![
-                Edit::Replace("X-Claim-Sub", "3"),
-                Edit::Add("x-claim-sub", "4")
-            ]
-        );
-        assert_eq!(
-            apply(&current, &e),
-            owned(&[("x-claim-sub", "3"), ("x-claim-sub", "4")])
-        );
-        // A dropped name that is also set is replaced, not removed first.
-        let current = owned(&[("x-trustplane-subject", "spoofed")]);
-        let e = edits(&current, |_| true, &[("x-trustplane-subject", "alice")]);
-        assert_eq!(e, vec![Edit::Replace("x-trustplane-subject", "alice")]);
+        let map = rewrite_map(&current, |_| false, &[("X-Claim-Sub", "3")]).unwrap();
+        assert_eq!(decode_map(&map).unwrap(), owned(&[("x-claim-sub", "3")]));
     }
 
     #[test]
-    fn edits_are_empty_when_nothing_changes() {
+    fn rewrite_map_is_none_when_nothing_changes() {
         let current = owned(&[(":path", "/"), ("accept", "a")]);
-        assert!(edits(&current, |n| n == "authorization", &[]).is_empty());
-        assert_eq!(
-            edits(&current, |n| n == "accept", &[]),
-            vec![Edit::Remove("accept")]
-        );
-        assert_eq!(
-            edits(&[], |_| true, &[("x-a", "1")]),
-            vec![Edit::Replace("x-a", "1")]
-        );
+        assert_eq!(rewrite_map(&current, |n| n == "authorization", &[]), None);
+        assert!(rewrite_map(&current, |n| n == "accept", &[]).is_some());
+        assert!(rewrite_map(&[], |_| true, &[("x-a", "1")]).is_some());
     }
 
     #[test]

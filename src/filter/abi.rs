@@ -2,7 +2,6 @@
 // as a value: the SDK's `hostcalls` panic on statuses they do not expect, and a panic traps the
 // VM. Nothing here interprets data; the core does.
 
-use crate::headers::Edit;
 use std::ptr::{null, null_mut};
 
 pub type Status = u32;
@@ -37,21 +36,8 @@ extern "C" {
         out_size: *mut usize,
     ) -> Status;
     fn proxy_get_header_map_pairs(kind: u32, out: *mut *mut u8, out_size: *mut usize) -> Status;
+    fn proxy_set_header_map_pairs(kind: u32, data: *const u8, size: usize) -> Status;
     fn proxy_remove_header_map_value(kind: u32, k: *const u8, ks: usize) -> Status;
-    fn proxy_replace_header_map_value(
-        kind: u32,
-        k: *const u8,
-        ks: usize,
-        v: *const u8,
-        vs: usize,
-    ) -> Status;
-    fn proxy_add_header_map_value(
-        kind: u32,
-        k: *const u8,
-        ks: usize,
-        v: *const u8,
-        vs: usize,
-    ) -> Status;
     fn proxy_get_shared_data(
         k: *const u8,
         ks: usize,
@@ -140,19 +126,10 @@ pub fn header_map_bytes(kind: u32) -> Result<Vec<u8>, Status> {
     Ok(unsafe { owned(data, size) })
 }
 
-/// Applies one edit of a header map (`headers::edits`).
-pub fn edit_header(kind: u32, edit: Edit) -> Result<(), Status> {
-    check(unsafe {
-        match edit {
-            Edit::Remove(n) => proxy_remove_header_map_value(kind, n.as_ptr(), n.len()),
-            Edit::Replace(n, v) => {
-                proxy_replace_header_map_value(kind, n.as_ptr(), n.len(), v.as_ptr(), v.len())
-            }
-            Edit::Add(n, v) => {
-                proxy_add_header_map_value(kind, n.as_ptr(), n.len(), v.as_ptr(), v.len())
-            }
-        }
-    })
+/// Replaces the whole header map with `map` (serialised as `headers::encode_map` does): one host
+/// call for every removal and replacement of a decision.
+pub fn set_header_map(kind: u32, map: &[u8]) -> Result<(), Status> {
+    check(unsafe { proxy_set_header_map_pairs(kind, map.as_ptr(), map.len()) })
 }
 
 pub fn remove_header(kind: u32, name: &str) -> Result<(), Status> {

@@ -695,8 +695,8 @@ impl Http {
         let forward = engine
             .as_ref()
             .is_some_and(|e| e.config.forward_credentials);
-        // The decision's edits of the header map read at the start of this callback, or read
-        // again for a decision after the body.
+        // Every edit of the decision in one write of the whole map (issue 12): the header map
+        // read at the start of this callback, or read again for a decision after the body.
         let drop = |name: &str| {
             // proofgate's own headers and the providers' claim headers (removed on arrival),
             names(headers::IDENTITY_AND_DECISION, name)
@@ -733,9 +733,8 @@ impl Http {
             }
         };
         let edits_ok = match current {
-            Some(current) => headers::edits(current, drop, &set)
-                .into_iter()
-                .all(|e| abi::edit_header(abi::REQUEST_HEADERS, e).is_ok()),
+            Some(current) => headers::rewrite_map(current, drop, &set)
+                .is_none_or(|map| abi::set_header_map(abi::REQUEST_HEADERS, &map).is_ok()),
             None => false,
         };
         if !edits_ok {
