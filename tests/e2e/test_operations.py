@@ -235,7 +235,7 @@ def test_200_config_updates_leave_the_tick_rate_flat(wasm: Path, tmp_path_factor
     # noise moves between two idle windows (+11 to +69/s measured with the 500 ms timer, which
     # is why this test no longer uses it: a CI run failed on +69 against a bound of 50).
     # Measured on Envoy 1.40: a build without the cancel in `Root::on_done` does not leak through
-    # ECDS either (216 -> 198/s here), so this guards the outcome on this host, and the tick count
+    # ECDS either (221 -> 216/s here), so this guards the outcome on this host, and the tick count
     # guards against old root contexts that stay alive (a build whose on_done returns false never
     # finishes the 200 updates).
     server = JwksServer().start()
