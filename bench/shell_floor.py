@@ -65,6 +65,19 @@ def shell_filter(mode: str) -> dict[str, Any]:
     }}
 
 
+def run_once(args: argparse.Namespace, c: bench.PairedConfig, duration: float) -> dict[str, Any]:
+    """One saturation run of `c`: a fresh slice of its single-use requests (never sent twice),
+    or its one request line cycled."""
+    assert c.envoy
+    if c.pool:
+        res = bench.measure(args, c.envoy, c.pool.path, duration=duration,
+                            offset=c.pool.offset, mode="strict", limit=c.pool.left)
+        c.pool.take(res["used"])
+        return res
+    assert c.file
+    return bench.measure(args, c.envoy, c.file, duration=duration, mode="cycle")
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=5)
@@ -116,27 +129,13 @@ def main(argv: list[str]) -> int:
             assert pg.pool
             pg.pool.ensure(int(7000 * (args.warmup + args.rounds * args.duration) * 1.3) + 2000, 0, 600)
         for c in cfgs:
-            assert c.envoy
-            if c.pool:
-                res = bench.measure(args, c.envoy, c.pool.path, duration=args.warmup,
-                                    offset=c.pool.offset, mode="strict", limit=c.pool.left)
-                c.pool.take(res["used"])
-            else:
-                assert c.file
-                res = bench.measure(args, c.envoy, c.file, duration=args.warmup, mode="cycle")
+            res = run_once(args, c, args.warmup)
             _log(f"warm-up {c.name:<16} {bench.fmt_run(res)}")
         for r in range(args.rounds):
             k = r % len(cfgs)
             runs: dict[str, Any] = {}
             for c in cfgs[k:] + cfgs[:k]:
-                assert c.envoy
-                if c.pool:
-                    res = bench.measure(args, c.envoy, c.pool.path, duration=args.duration,
-                                        offset=c.pool.offset, mode="strict", limit=c.pool.left)
-                    c.pool.take(res["used"])
-                else:
-                    assert c.file
-                    res = bench.measure(args, c.envoy, c.file, duration=args.duration, mode="cycle")
+                res = run_once(args, c, args.duration)
                 runs[c.name] = res
                 _log(f"round {r + 1} {c.name:<16} {bench.fmt_run(res)} steal {100 * res['steal_util']:.0f}%")
             rounds.append(runs)
