@@ -88,8 +88,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--bench-max-entries", type=int, default=262144)
     p.add_argument("--envoy", type=Path, default=ROOT / ".venv" / "bin" / "envoy")
     p.add_argument("--wasm", type=Path, default=ROOT / "target" / "wasm32-wasip1" / "release" / "proofgate.wasm")
-    p.add_argument("--compare-wasm", type=Path, help="another proofgate build, measured as one "
-                   "more row in the same rounds (an A/B of a change)")
+    p.add_argument("--compare-wasm", type=Path, action="append", default=[],
+                   help="another proofgate build, measured as one more row in the same rounds "
+                   "(an A/B of a change); may be given more than once")
+    p.add_argument("--no-ladder", action="store_true",
+                   help="only the floor and the proofgate builds (for A/B runs)")
     args = p.parse_args(argv)
     args.plugin_override = "{}"
     subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1"],
@@ -102,13 +105,13 @@ def main(argv: list[str]) -> int:
     args.wasm = wasm_copy
 
     cfgs: list[bench.PairedConfig] = [bench.PairedConfig("floor", "floor: no filter", "floor", "GET", [])]
-    for name, mode in MODES:
+    for name, mode in [] if args.no_ladder else MODES:
         cfgs.append(bench.PairedConfig(name, f"wasm filter, {mode}", name, "GET", [shell_filter(mode)]))
     builds = [("proofgate-get", "proofgate passport+proof GET", args.wasm)]
-    if args.compare_wasm:
-        other = work / "proofgate-compare.wasm"
-        other.write_bytes(args.compare_wasm.read_bytes())
-        builds.append(("proofgate-get-compare", f"proofgate passport+proof GET, {args.compare_wasm.name}", other))
+    for i, wasm in enumerate(args.compare_wasm, 1):
+        other = work / f"proofgate-compare-{i}.wasm"
+        other.write_bytes(wasm.read_bytes())
+        builds.append((f"proofgate-get-compare-{i}", f"proofgate passport+proof GET, {wasm.name}", other))
     pgs = []
     for name, label, wasm in builds:
         pg = bench.PairedConfig(name, label, name, "GET",
