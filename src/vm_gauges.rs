@@ -4,6 +4,12 @@
 //! every tick and sets the gauges to the maximum over the slots written recently: every VM then
 //! writes the same value, the worst one. A VM that stops ticking (it crashed and was replaced)
 //! drops out after `STALE_AFTER_SECONDS`.
+//!
+//! Counting live replay entries means reading every replay bucket (65,536 shared-data reads per
+//! pass), and every VM would read the same buckets to the same total. So only one VM counts: the
+//! live VM with the lowest slot, normally the first VM made for the configuration (in Envoy, the
+//! main thread's, off the request path). The others publish 0 entries and read no bucket; when
+//! the counting VM goes away, the next lowest takes over once its slot is stale (issue 12).
 
 use crate::replay::{SharedStore, StoreError};
 
@@ -24,12 +30,14 @@ pub struct VmSample {
     pub replay_entries: u64,
 }
 
-/// The maxima over live VMs, and how many VMs are live.
+/// The maxima over live VMs, how many VMs are live, and which of them counts replay entries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Worst {
     pub memory_bytes: u64,
     pub replay_entries: u64,
     pub vms: u32,
+    /// The lowest live slot: the one VM that reads the replay buckets to count their entries.
+    pub counter: Option<u32>,
 }
 
 /// Takes the next slot number for a new VM (a CAS-incremented counter in shared data).
@@ -72,6 +80,7 @@ pub fn publish(
         if let (Some(v), _) = store.get(&slot_key(i))? {
             if let Some((at, s)) = decode_slot(&v) {
                 if now.saturating_sub(at) <= STALE_AFTER_SECONDS {
+                    worst.counter = worst.counter.or(Some(i));
                     worst.memory_bytes = worst.memory_bytes.max(s.memory_bytes);
                     worst.replay_entries = worst.replay_entries.max(s.replay_entries);
                     worst.vms += 1;
@@ -163,6 +172,7 @@ mod tests {
             memory_bytes: 112 << 20,
             replay_entries: 12,
             vms: 2,
+            counter: Some(a),
         };
         assert_eq!((seen_by_a, seen_by_b), (want, want));
     }
@@ -179,6 +189,34 @@ mod tests {
         assert_eq!(at_limit.unwrap().memory_bytes, 900 << 20);
         let after = publish(&mut m, live, sample(1 << 20, 0), 101 + STALE_AFTER_SECONDS).unwrap();
         assert_eq!((after.memory_bytes, after.vms), (1 << 20, 1));
+    }
+
+    #[test]
+    fn the_lowest_live_slot_counts_and_the_next_takes_over_when_it_goes() {
+        let mut m = Mem::default();
+        let [first, second, third] = [0; 3].map(|_| allocate_slot(&mut m).unwrap());
+        publish(&mut m, second, sample(1, 0), 100).unwrap();
+        let w = publish(&mut m, third, sample(1, 0), 100).unwrap();
+        assert_eq!(
+            w.counter,
+            Some(second),
+            "the first VM has not published yet"
+        );
+        publish(&mut m, first, sample(1, 0), 101).unwrap();
+        for slot in [first, second, third] {
+            let w = publish(&mut m, slot, sample(1, 0), 102).unwrap();
+            assert_eq!(
+                w.counter,
+                Some(first),
+                "every VM agrees on the lowest live slot"
+            );
+        }
+        // The first VM stops publishing; once its slot is stale the second counts.
+        let w = publish(&mut m, third, sample(1, 0), 102 + STALE_AFTER_SECONDS).unwrap();
+        assert_eq!(w.counter, Some(first));
+        publish(&mut m, second, sample(1, 0), 103 + STALE_AFTER_SECONDS).unwrap();
+        let w = publish(&mut m, third, sample(1, 0), 103 + STALE_AFTER_SECONDS).unwrap();
+        assert_eq!((w.counter, w.vms), (Some(second), 2));
     }
 
     #[test]
@@ -212,7 +250,8 @@ mod tests {
             Worst {
                 memory_bytes: 5,
                 replay_entries: 6,
-                vms: 1
+                vms: 1,
+                counter: Some(a),
             }
         );
     }

@@ -31,8 +31,9 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-/// Gauge timer: each tick re-reads one slice of the replay buckets (a full pass takes
-/// `LiveCounter::STEPS_PER_PASS` ticks, 8 s) and records the VM's memory.
+/// Gauge timer: each tick records the VM's memory and, in the one VM that counts replay entries
+/// (`vm_gauges`), re-reads one slice of the replay buckets (a full pass takes
+/// `LiveCounter::STEPS_PER_PASS` ticks, 8 s).
 const GAUGE_PERIOD_MS: u32 = 500;
 
 /// A request parked until its body completes: the decision's inputs, never the header map.
@@ -98,6 +99,8 @@ struct Root {
     metrics: Option<Rc<Metrics>>,
     providers: Option<Rc<ProviderMetrics>>,
     live: Option<LiveCounter>,
+    /// The slot of the VM that counts replay entries, as of this root's last publish.
+    replay_counter: Option<u32>,
     cluster_metrics: Option<Rc<etcd::ClusterMetrics>>,
     /// Remote keys (DESIGN.md section 12), when some issuer has a `jwks`.
     keys: Option<jwks::Keys>,
@@ -238,16 +241,24 @@ impl Root {
         if let (Some(engine), Some(metrics), Some(live), Some(now)) =
             (&self.engine, &self.metrics, &mut self.live, now_seconds())
         {
-            let entries = live.step(&engine.replay, &mut store::HostStore, now);
+            let slot = vm_slot();
+            // Only the counting VM reads the buckets: a pass is 65,536 shared-data reads, the
+            // same total in every VM (issue 12: it cost each worker ~16 ms a tick).
+            let entries = if slot.is_some() && self.replay_counter == slot {
+                live.step(&engine.replay, &mut store::HostStore, now)
+            } else {
+                0
+            };
             let sample = VmSample {
                 memory_bytes: u64::try_from(abi::memory_bytes()).unwrap_or(u64::MAX),
                 replay_entries: u64::try_from(entries).unwrap_or(u64::MAX),
             };
             // A shared-data failure leaves the gauges as they were rather than set them to this
             // VM's own values, which is what made them lie.
-            if let Some(worst) = vm_slot()
+            if let Some(worst) = slot
                 .and_then(|slot| vm_gauges::publish(&mut store::HostStore, slot, sample, now).ok())
             {
+                self.replay_counter = worst.counter;
                 metrics.gauges(&worst);
             }
         }
