@@ -1280,7 +1280,7 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
         add(f"Of the {mem['sent']:,} distinct requests, {allowed:,} were allowed and "
             f"{refused:,} refused with 503 `replay_store_unavailable` "
             f"(`replay.refused_store_full` +{fill['counters'].get('wasmcustom.proofgate.replay.refused_store_full', 0):,}). "
-            f"The store is {buckets:,} buckets of up to {per:,} entries (src/replay.rs; a jti's "
+            f"The store is {buckets:,} buckets of up to {per:,} entries (src/replay/local.rs; a jti's "
             "bucket is chosen by hash) in Envoy's shared data, which is host memory (part of the "
             "RSS above), not the VM's linear memory: the VM gauge does not grow with the entries.")
         if refused:
@@ -1536,13 +1536,25 @@ def other_load(data: dict[str, Any]) -> dict[str, float]:
     return {"max": max(vals), "mean": sum(vals) / len(vals)}
 
 
+def poisson_limit(total: int, buckets: int) -> int:
+    """src/replay/sizing.rs's poisson_limit: the smallest k with P(X > k) * buckets < 1e-5 for
+    X ~ Poisson(total / buckets)."""
+    mean = total / max(1, buckets)
+    target = 1e-5 / max(1, buckets)
+    pmf = math.exp(-mean)
+    cdf, k = pmf, 0
+    while 1.0 - cdf >= target and k < 100_000:
+        k += 1
+        pmf *= mean / k
+        cdf += pmf
+    return max(k, 1)
+
+
 def layout(max_entries: int) -> tuple[int, int]:
-    """src/replay.rs's bucket layout for a max_entries (buckets, slots per bucket), as of the
-    commit that gave buckets headroom; shown in RESULTS.md only, never relied on."""
-    buckets = min(1024, max(1, max_entries // 64))
-    mean = max(1, -(-max_entries // buckets))
-    per = mean if buckets == 1 else mean + 5 * math.isqrt(mean) + 5
-    return buckets, per
+    """src/replay/local.rs's layout for a max_entries with the default per-subject share (a
+    quarter): (buckets, entries per bucket). Shown in RESULTS.md only, never relied on."""
+    buckets = 65_536
+    return buckets, poisson_limit(max_entries, buckets) + poisson_limit(max_entries // 4, buckets)
 
 
 def mib_range(g: dict[str, Any]) -> str:
