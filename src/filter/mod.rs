@@ -33,7 +33,7 @@ use std::rc::Rc;
 
 /// Gauge timer: each tick records the VM's memory and, in the one VM that counts replay entries
 /// (`vm_gauges`), re-reads one slice of the replay buckets (a full pass takes
-/// `LiveCounter::STEPS_PER_PASS` ticks, 8 s).
+/// `LiveCounter::STEPS_PER_PASS` ticks, 32 s).
 const GAUGE_PERIOD_MS: u32 = 500;
 
 /// A request parked until its body completes: the decision's inputs, never the header map.

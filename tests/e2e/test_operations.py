@@ -211,21 +211,21 @@ def test_replay_entries_gauge_keeps_counting_across_a_config_update(tmp_path_fac
     every VM reading them cost each worker ~16 ms a tick). The gauge must still count the jtis the
     workers consume (3 VMs here: main thread and 2 workers), and keep counting after an ECDS update
     replaces the root context that counted: the next counter takes over once its slot is stale
-    (5 s), then reads a full pass (8 s)."""
+    (5 s), then reads a full pass (32 s)."""
     gen = _serve_ecds(tmp_path_factory.mktemp("counter"))
     gw = next(gen)
     try:
         for i in range(2):
             req = tpsign.sign("GET", gw.url(f"/v1/orders/{i}"))
             expect_allow(gw.send_signed(req), jti=req["jti"], route_id="orders.get")
-        gw.wait_for(lambda: _stat(gw, P + "replay.entries") == 2, timeout=20, what="replay.entries == 2")
+        gw.wait_for(lambda: _stat(gw, P + "replay.entries") == 2, timeout=40, what="replay.entries == 2")
         # A changed config (Envoy ignores an identical one): one unrelated revoked jti.
         bundle = harness.policy_bundle()
         bundle["revocations"] = [{"jti": "unrelated"}]
         _push_and_wait(gw, harness.base_plugin_config(policy_bundle=bundle))
         req = tpsign.sign("GET", gw.url("/v1/orders/3"))
         expect_allow(gw.send_signed(req), jti=req["jti"], route_id="orders.get")
-        gw.wait_for(lambda: _stat(gw, P + "replay.entries") == 3, timeout=30,
+        gw.wait_for(lambda: _stat(gw, P + "replay.entries") == 3, timeout=50,
                     what="replay.entries == 3 after the update")
         assert _stat(gw, P + "vm.count") == 3
     finally:
