@@ -7,7 +7,8 @@
 # Envoys side by side, measured back to back in rotated rounds; `--only paired` runs it alone),
 # and writes bench/RESULTS.md, bench/results.svg and bench/out/ (results.json, the Envoy configs
 # and logs). About 16 minutes on a quiet 2-core machine, core.sh and etcd.py included, plus
-# about 4 for bench/shell_floor.py (the shell ladder: a no-op wasm filter and its host calls).
+# about 4 for bench/shell_floor.py (the shell ladder: a no-op wasm filter and its host calls)
+# and 6 for bench/envoy_breakdown.py (where proofgate's CPU goes inside Envoy).
 # Not part of `make test`. Options go to bench/bench.py (`bench/run.sh --help`), e.g.
 #   bench/run.sh --duration 20 --fixed-duration 20      # longer runs
 #   bench/run.sh --only paired --paired-rounds 7        # only the paired ratios, more rounds
@@ -49,6 +50,9 @@ if [[ $status -eq 0 && " $* " != *" --only"* && " $* " != *" --report-only"* ]];
   bench/core.sh >> bench/RESULTS.md || status=$?
   # What any proxy-wasm filter costs in Envoy before its own work, beside proofgate (issue 12).
   { echo; $PY bench/shell_floor.py; } >> bench/RESULTS.md || status=$?
+  # Where proofgate's CPU goes inside Envoy: crypto by difference, host calls timed from inside
+  # the VM, and a perf split when perf is installed (issue 12).
+  { echo; $PY bench/envoy_breakdown.py; } >> bench/RESULTS.md || status=$?
   # Cluster-wide replay (issue 11): etcd rows, when etcd is installed (`make etcd`).
   if command -v etcd >/dev/null 2>&1; then
     { echo; $PY bench/etcd.py; } >> bench/RESULTS.md || status=$?
