@@ -695,9 +695,10 @@ def run_single_use(args: argparse.Namespace, name: str, label: str, method: str,
 
 
 def sample_gauges(envoy: Envoy, seconds: float) -> dict[str, Any]:
-    """The memory and entries gauges sampled over `seconds` (> one 4 s pass of the 500 ms gauge
-    timer over the replay buckets): each VM (main
-    thread and worker) writes the same gauge on its own tick, so keep the range."""
+    """The memory and entries gauges sampled over `seconds`: each VM (main thread and worker)
+    writes the same gauge on its own tick, so keep the range. The entries gauge is counted by one
+    VM in a pass over the replay buckets every 32 s (src/replay/local.rs, `LiveCounter`): sample
+    longer than a pass to see every entry."""
     mem, ent = [], []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -731,7 +732,7 @@ def run_memory(args: argparse.Namespace, work: Path, est_rps: float) -> dict[str
         log(f"  fill: sent {fill['used']} ({'all' if fill['exhausted'] else 'NOT all'}), "
             f"2xx {fill['envoy_2xx']}, 4xx {fill['envoy_4xx']}, 5xx {fill['envoy_5xx']}, "
             f"counters {fill['counters']}")
-        filled = sample_gauges(envoy, 6)
+        filled = sample_gauges(envoy, 34)
         log(f"  after fill: vm {filled['memory_min']}..{filled['memory_max']} B, entries "
             f"{filled['entries_max']}, rss {filled['rss']} B")
         problems = envoy.log_problems()
@@ -1264,9 +1265,10 @@ def write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
         add("## Memory")
         add("")
         add(f"`wasmcustom.proofgate.vm.memory_bytes` (the wasm linear memory; refreshed on a VM's "
-            f"500 ms tick, whose replay.entries count trails by at most one 4 s pass over the "
-            f"buckets; the main thread's VM and the worker's VM may both write it, so "
-            f"it was sampled for 6 s and the range is shown), with the demo config and "
+            f"500 ms tick; the main thread's VM and the worker's VM may both write it, so it was "
+            f"sampled for 6 s after load and 34 s after the fill, and the range is shown) and "
+            f"`replay.entries` (counted by one VM in a pass over the buckets every 32 s, so the "
+            f"34 s after the fill cover a whole pass), with the demo config and "
             f"`replay.max_entries` = {mem['max_entries']:,}:")
         add("")
         add("| | VM linear memory | replay.entries gauge | Envoy RSS |")
