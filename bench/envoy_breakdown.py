@@ -7,7 +7,9 @@ each on a passport + proof GET under saturation, printed as one Markdown section
    rotated rounds: the difference in Envoy CPU per request is what the two verifications cost
    inside Envoy, and the patched build's cost over the floor is everything else proofgate does.
    The patched wasm accepts forged signatures: it is built in a scratch copy of the tree, into
-   `target/breakdown/`, and only ever loaded by this script. Never ship it.
+   `target/breakdown/`, copied to a temporary directory that is removed at the end, and only
+   ever loaded by this script; the linked wasm files in `target/breakdown/` are deleted after
+   each build. Never ship it.
 2. **Host calls, timed from inside the VM.** HEAD with `bench/patches/host-call-timing.patch`:
    every host call and the main spans of `on_http_request_headers` are timed with
    `proxy_get_current_time_nanoseconds` (a host call itself, ~0.7 µs, so nested spans include the
@@ -59,7 +61,12 @@ def build(tag: str, patch: Path | None, out: Path) -> Path:
         subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1",
                         "--target-dir", str(TARGET)], cwd=tmp, check=True)
     wasm = out / f"proofgate-{tag}.wasm"
-    shutil.copyfile(TARGET / "wasm32-wasip1" / "release" / "proofgate.wasm", wasm)
+    release = TARGET / "wasm32-wasip1" / "release"
+    shutil.copyfile(release / "proofgate.wasm", wasm)
+    # No patched build is left where a deploy could pick it up (the skip-crypto one accepts
+    # forged signatures): cargo links them again next time.
+    for built in [release / "proofgate.wasm", *release.glob("deps/proofgate*.wasm")]:
+        built.unlink(missing_ok=True)
     _log(f"built {wasm.name}")
     return wasm
 
