@@ -209,9 +209,10 @@ def test_ecds_update_that_proofgate_refuses_keeps_the_previous_config(ecds: Gate
 def test_replay_entries_gauge_keeps_counting_across_a_config_update(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Only the live VM with the lowest gauge slot reads the 65,536 replay buckets (src/vm_gauges.rs;
     every VM reading them cost each worker ~16 ms a tick). The gauge must still count the jtis the
-    workers consume (3 VMs here: main thread and 2 workers), and keep counting after an ECDS update
-    replaces the root context that counted: the next counter takes over once its slot is stale
-    (5 s), then reads a full pass (32 s)."""
+    workers consume (3 VMs here: main thread and 2 workers), and keep counting after an ECDS update:
+    the update's new root contexts learn the counting slot afresh (a VM Envoy makes anew takes
+    over once the old slot is stale, 5 s; a VM it reuses keeps its slot) and read a full pass
+    (32 s). This shows that some VM counts after the update, not which one."""
     gen = _serve_ecds(tmp_path_factory.mktemp("counter"))
     gw = next(gen)
     try:
