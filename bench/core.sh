@@ -71,7 +71,7 @@ print(f"In V8 (configured as Envoy configures it: Liftoff off, so no JIT warm-up
       f"process take {crypto:.0f} µs ({100 * crypto / core:.0f}%), the rest of the core (JSON, base64, SHA-256 of "
       f"body, query, headers and transcript, policy, replay bucket) about {core - crypto:.0f} µs. "
       "Inside Envoy the filter's added CPU per request (the table above, over the floor) also pays the shell: "
-      "the clock, the header map read (twice on a POST, with the body), the shared data read and CAS write, "
+      "the clock, the header map read (twice on a POST, with the body), the shared data reads (the replay secret and the bucket) and CAS write, "
       "one write of the whole header map, 6 filter-state "
       "properties, the audit log line and the allow counter (randomness once per 32 requests); the shell "
       "ladder below measures what those calls, and being a wasm filter at all, cost inside Envoy. The "

@@ -10,8 +10,9 @@ order rotated every round, like bench.py's paired phase:
 - wasm read: + one read of the whole request header map;
 - wasm read+write: + one write of the whole map;
 - wasm read+edit: instead of that write, 3 headers removed and 7 set, one host call each;
-- wasm shell: + proofgate's other host calls on an allowed GET (clock, shared-data read and CAS
-  write, six filter-state properties, a 500-byte info log line, a counter);
+- wasm shell: + proofgate's other host calls on an allowed GET (clock, two shared-data reads (the
+  replay secret and the bucket) and a CAS write, six filter-state properties, a 500-byte info log
+  line, a counter);
 - proofgate GET: passport + proof, as in bench.py (single-use signed requests).
 Every configuration gets the same GET with a passport and a proof (the noop and shell filters
 send one signed request, cycled; proofgate a fresh one each time). Prints a Markdown section.

@@ -9,9 +9,9 @@
 //! - `read_write`: also writes the whole map back once (proofgate's one header-map write);
 //! - `read_edit`: instead of that write, the edits one host call each: three headers removed (the
 //!   passport, the proof, the nonce) and seven set (the identity and decision headers);
-//! - `shell`: also proofgate's other host calls on an allowed GET: the clock, a shared-data read
-//!   and compare-and-swap write (the replay bucket), six filter-state properties, one 500-byte
-//!   info log line and one counter.
+//! - `shell`: also proofgate's other host calls on an allowed GET: the clock, two shared-data
+//!   reads (the replay secret, 32 bytes, and the bucket) and a compare-and-swap write (the
+//!   bucket), six filter-state properties, one 500-byte info log line and one counter.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -62,6 +62,10 @@ impl RootContext for Root {
             b"shell" => Mode::Shell,
             _ => return false,
         };
+        // The secret proofgate's replay store reads on every consume (32 bytes, made once).
+        if let Ok((None, _)) = hostcalls::get_shared_data("shell_floor.secret") {
+            let _ = hostcalls::set_shared_data("shell_floor.secret", Some(&[9u8; 32]), None);
+        }
         match hostcalls::define_metric(MetricType::Counter, "shell_floor.allow") {
             Ok(id) => self.counter = id,
             Err(_) => return false,
@@ -110,6 +114,7 @@ impl HttpContext for Filter {
         }
         if self.mode == Mode::Shell {
             let _ = hostcalls::get_current_time();
+            let _ = hostcalls::get_shared_data("shell_floor.secret");
             let (_, cas) = hostcalls::get_shared_data("shell_floor.bucket").unwrap_or((None, None));
             let _ = hostcalls::set_shared_data("shell_floor.bucket", Some(&[7u8; 64]), cas);
             for name in ["decision", "reason", "event_id", "route_id", "subject", "issuer"] {
