@@ -7,8 +7,9 @@ each on a passport + proof GET under saturation, printed as one Markdown section
    rotated rounds: the difference in Envoy CPU per request is what the two verifications cost
    inside Envoy, and the patched build's cost over the floor is everything else proofgate does.
    The patched wasm accepts forged signatures: it is built in a scratch copy of the tree, into
-   `target/breakdown/`, copied to a temporary directory that is removed at the end, and only
-   ever loaded by this script; the linked wasm files in `target/breakdown/` are deleted after
+   `target/breakdown/`, copied to a temporary directory that is removed at the end (also when a
+   step fails), and only ever loaded by this script and the shell_floor.py run it starts (whose
+   copy goes with that run's own directory); the linked wasm files in `target/breakdown/` are deleted after
    each build. Never ship it.
 2. **Host calls, timed from inside the VM.** HEAD with `bench/patches/host-call-timing.patch`:
    every host call and the main spans of `on_http_request_headers` are timed with
