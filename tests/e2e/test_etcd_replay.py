@@ -170,7 +170,11 @@ def test_member_down_quorum_lost_and_back(replicas: tuple[Gateway, Gateway], etc
         # Rate-limited: at most one warning per worker per 10 s, however many requests failed
         # (a loaded machine may take longer than 10 s for the three).
         windows = 1 + int((time.monotonic() - failing_since) // 10)
-        lines = [line for line in a.log_text().splitlines() if "etcd replay store unavailable" in line]
+        # Envoy writes its log every 20 ms: the three 503s can all come back before the first line is
+        # in the file, so wait for it (no request is sent meanwhile, so no line is added either).
+        lines = a.wait_for(lambda: [line for line in a.log_text().splitlines()
+                                    if "etcd replay store unavailable" in line],
+                           what="the etcd warning in envoy.log")
         assert 1 <= len(lines) <= 2 * windows and all("][warning][wasm]" in line for line in lines), \
             (lines, windows)
     finally:
