@@ -5,28 +5,47 @@
 //!
 //! Keys known in advance (trust material, and any other key a caller registers with
 //! [`VerifyingKey::with_table`] or a [`TableBudget`]) can carry a variable-time fixed-base table
-//! of their multiples, built once (`table.rs`): verification is then two table sums, `[S]B` from
-//! the base point's table and `[k](-A)` from the key's, about 64 point additions. Keys seen only
-//! at request time take the variable-base path, `[S]B + [k](-A)` as one double multiplication.
-//! Both paths compute the same equation, point for point.
+//! of their multiples, built once (`table.rs`, over the points of `point.rs` and the field of
+//! `field.rs`): verification is then two table sums, `[S]B` from the base point's table and
+//! `[k](-A)` from the key's, about 64 point additions. Keys seen only at request time take the
+//! variable-base path, `[S]B + [k](-A)` as one double multiplication (curve25519-dalek's). Both
+//! paths compute the same equation, point for point.
 
+mod field;
+mod point;
 mod table;
 
 pub use table::TableWidth;
 
-use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::constants::{ED25519_BASEPOINT_COMPRESSED, EIGHT_TORSION};
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
+use point::{Affine, Extended};
 use sha2::{Digest, Sha512};
 use std::sync::{Arc, OnceLock};
 use table::FixedBaseTable;
 
-/// The base point's radix-256 table (640 KiB), built on first use: [`prepare`] at load.
-static BASEPOINT_TABLE: OnceLock<FixedBaseTable> = OnceLock::new();
+/// The base point's radix-256 table (480 KiB), built on first use: [`prepare`] at load. `None`
+/// only if the base point failed to decode, which the tests rule out; every key then takes the
+/// variable-base path.
+static BASEPOINT_TABLE: OnceLock<Option<FixedBaseTable>> = OnceLock::new();
 
-fn basepoint_table() -> &'static FixedBaseTable {
+fn basepoint_table() -> Option<&'static FixedBaseTable> {
     BASEPOINT_TABLE
-        .get_or_init(|| FixedBaseTable::new(&ED25519_BASEPOINT_POINT, TableWidth::Radix256))
+        .get_or_init(|| {
+            Affine::decode(ED25519_BASEPOINT_COMPRESSED.as_bytes())
+                .map(|b| FixedBaseTable::new(&b, TableWidth::Radix256))
+        })
+        .as_ref()
+}
+
+/// The canonical encodings of the eight points of small order.
+static SMALL_ORDER: OnceLock<[[u8; 32]; 8]> = OnceLock::new();
+
+fn is_small_order_encoding(bytes: &[u8; 32]) -> bool {
+    SMALL_ORDER
+        .get_or_init(|| EIGHT_TORSION.map(|p| p.compress().to_bytes()))
+        .contains(bytes)
 }
 
 /// Builds the shared base-point table now (configuration load) rather than on the first request.
@@ -35,7 +54,7 @@ pub fn prepare() {
 }
 
 /// Memory the base-point table takes once per VM.
-pub const BASEPOINT_TABLE_BYTES: usize = 32 * 128 * core::mem::size_of::<EdwardsPoint>();
+pub const BASEPOINT_TABLE_BYTES: usize = 32 * 128 * point::NIELS_BYTES;
 
 /// Hands out key tables within a memory budget: each key gets the widest table that still fits,
 /// then narrower ones, then none (the variable-base path, correct but slower).
@@ -128,7 +147,7 @@ impl VerifyingKey {
         })
     }
 
-    /// The same key with the widest precomputed table (radix 2^8, 640 KiB). For many keys, use a
+    /// The same key with the widest precomputed table (radix 2^8, 480 KiB). For many keys, use a
     /// [`TableBudget`].
     pub fn with_table(self) -> Self {
         self.with_table_width(TableWidth::Radix256)
@@ -137,8 +156,12 @@ impl VerifyingKey {
     /// The same key with a precomputed table of this width ([`TableWidth::bytes`] of memory).
     pub fn with_table_width(mut self, width: TableWidth) -> Self {
         // The table path needs the base point's table too: build it now, not on a request.
-        prepare();
-        self.table = Some(Arc::new(FixedBaseTable::new(&self.point, width)));
+        // Without it, or if the key failed to decode (neither happens: the tests decode the
+        // base point and every key `from_bytes` accepts), the key keeps the variable-base path.
+        if basepoint_table().is_some() {
+            self.table =
+                Affine::decode(&self.bytes).map(|a| Arc::new(FixedBaseTable::new(&a, width)));
+        }
         self
     }
 
@@ -155,7 +178,7 @@ impl VerifyingKey {
     #[inline(never)]
     pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
         self.recompute(message, signature)
-            .is_some_and(|r| r.matches(&r.point.compress()))
+            .is_some_and(|r| r.matches(&r.point.encode()))
     }
 
     /// The equation's left side for this signature, not yet compared with `R`: `None` when `S`
@@ -182,14 +205,18 @@ impl VerifyingKey {
     /// `[S]B + [k](-A)`, the one equation of both paths: the point is negated, never the scalar
     /// (for a point outside the prime-order subgroup `[L - k]A` is not `-[k]A`, and the two paths
     /// once disagreed on exactly that).
-    fn recompute_r(&self, s: &Scalar, k: &Scalar) -> EdwardsPoint {
-        match &self.table {
-            Some(table) => {
-                let mut sum = basepoint_table().mul(s);
+    fn recompute_r(&self, s: &Scalar, k: &Scalar) -> Sum {
+        match (&self.table, basepoint_table()) {
+            (Some(table), Some(base)) => {
+                let mut sum = base.mul(s);
                 table.mul_add(&mut sum, k, true);
-                sum
+                Sum::Table(sum)
             }
-            None => EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &(-self.point), s),
+            _ => Sum::Dalek(EdwardsPoint::vartime_double_scalar_mul_basepoint(
+                k,
+                &(-self.point),
+                s,
+            )),
         }
     }
 
@@ -199,18 +226,33 @@ impl VerifyingKey {
     }
 }
 
+/// `[S]B - [k]A` as the path that computed it holds it.
+enum Sum {
+    Table(Extended),
+    Dalek(EdwardsPoint),
+}
+
+impl Sum {
+    fn encode(&self) -> [u8; 32] {
+        match self {
+            Sum::Table(p) => p.encode(),
+            Sum::Dalek(p) => p.compress().to_bytes(),
+        }
+    }
+}
+
 /// `[S]B - [k]A` for one signature, and the `R` it must encode to.
 struct Recomputed {
-    point: EdwardsPoint,
+    point: Sum,
     r_bytes: [u8; 32],
 }
 
 impl Recomputed {
     /// Comparing with the canonical encoding of `[S]B - [k]A` refuses a non-canonical `R`
-    /// without decompressing it; an `R` that matches is that point, so its order is checked on
-    /// it.
-    fn matches(&self, encoded: &CompressedEdwardsY) -> bool {
-        encoded.as_bytes() == &self.r_bytes && !self.point.is_small_order()
+    /// without decompressing it; an `R` that matches is that point, so it is of small order
+    /// exactly when its encoding is one of the eight small-order points' encodings.
+    fn matches(&self, encoded: &[u8; 32]) -> bool {
+        encoded == &self.r_bytes && !is_small_order_encoding(encoded)
     }
 }
 
@@ -219,8 +261,8 @@ pub type Check<'a> = (&'a VerifyingKey, &'a [u8], &'a [u8; 64]);
 
 /// Two signatures checked at once, each exactly as [`VerifyingKey::verify`] would, with one
 /// field inversion for both (issue 12): compressing `[S]B - [k]A` to compare it with `R` is an
-/// inversion, and curve25519-dalek's `compress_batch` shares one between the two points
-/// (Montgomery's trick). Decompressing `R` to compare projectively would cost a square root per
+/// inversion, shared between the two points by Montgomery's trick (`point.rs` on the table
+/// path, curve25519-dalek's `compress_batch` on the variable-base one). Decompressing `R` to compare projectively would cost a square root per
 /// signature instead, as dear as the inversion it saves.
 #[inline(never)]
 pub fn verify_pair(first: Check<'_>, second: Check<'_>) -> [bool; 2] {
@@ -228,10 +270,17 @@ pub fn verify_pair(first: Check<'_>, second: Check<'_>) -> [bool; 2] {
     let b = second.0.recompute(second.1, second.2);
     match (a, b) {
         (Some(a), Some(b)) => {
-            let [ea, eb] = EdwardsPoint::compress_batch(&[a.point, b.point]);
+            let [ea, eb] = match (&a.point, &b.point) {
+                (Sum::Table(pa), Sum::Table(pb)) => Extended::encode_pair(pa, pb),
+                (Sum::Dalek(pa), Sum::Dalek(pb)) => {
+                    let [ea, eb] = EdwardsPoint::compress_batch(&[*pa, *pb]);
+                    [ea.to_bytes(), eb.to_bytes()]
+                }
+                (pa, pb) => [pa.encode(), pb.encode()],
+            };
             [a.matches(&ea), b.matches(&eb)]
         }
-        (a, b) => [a, b].map(|r| r.is_some_and(|r| r.matches(&r.point.compress()))),
+        (a, b) => [a, b].map(|r| r.is_some_and(|r| r.matches(&r.point.encode()))),
     }
 }
 

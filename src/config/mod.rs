@@ -89,7 +89,7 @@ pub const DEFAULT_MAX_PASSPORT_LIFETIME_SECONDS: i64 = 900;
 pub const DEFAULT_MAX_BODY_BYTES: i64 = 1_048_576;
 pub const DEFAULT_REPLAY_MAX_ENTRIES: i64 = replay::DEFAULT_MAX_ENTRIES;
 pub const DEFAULT_REALTIME_WINDOW_SECONDS: i64 = 5;
-/// Six radix-256 key tables (640 KiB each), then radix-16 ones (80 KiB).
+/// Eight radix-256 key tables (480 KiB each), then radix-16 ones (60 KiB).
 pub const DEFAULT_KEY_TABLES_MAX_BYTES: i64 = 4 * 1024 * 1024;
 
 pub const DEFAULT_MAX_PARKED_REQUESTS: i64 = 1024;

@@ -6,12 +6,12 @@
 //! by direct index, with no masked scan and no doubling. Radix 2^8 takes 32 additions per
 //! scalar; radix 2^4 takes 64 from a table an eighth the size.
 //!
-//! The tables hold plain `EdwardsPoint`s, curve25519-dalek's public type, so every addition is
-//! the crate's own complete formula; nothing here touches field elements.
+//! The tables hold affine Niels points (`point.rs`), so an addition costs 7 field
+//! multiplications where curve25519-dalek's public `EdwardsPoint` sum costs 9, and an entry takes
+//! 120 bytes instead of 160.
 
-use curve25519_dalek::edwards::EdwardsPoint;
+use super::point::{multiples, Affine, Extended, Niels};
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::Identity;
 
 /// Scalars reaching a table are canonical (`< L < 2^253`).
 const SCALAR_BITS: u32 = 253;
@@ -19,9 +19,9 @@ const SCALAR_BITS: u32 = 253;
 /// The digit width of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TableWidth {
-    /// Radix 2^4: 64 additions per multiplication, 512 points (80 KiB).
+    /// Radix 2^4: 64 additions per multiplication, 512 points (60 KiB).
     Radix16,
-    /// Radix 2^8: 32 additions per multiplication, 4,096 points (640 KiB).
+    /// Radix 2^8: 32 additions per multiplication, 4,096 points (480 KiB).
     Radix256,
 }
 
@@ -46,32 +46,22 @@ impl TableWidth {
 
     /// Bytes of memory one table of this width takes.
     pub fn bytes(self) -> usize {
-        self.positions() * self.per_position() * core::mem::size_of::<EdwardsPoint>()
+        self.positions() * self.per_position() * core::mem::size_of::<Niels>()
     }
 }
 
 /// `[d * 2^(w*i)] P` for every position `i` and `d` in `1..=2^(w-1)`.
 pub struct FixedBaseTable {
     width: TableWidth,
-    points: Vec<EdwardsPoint>,
+    points: Vec<Niels>,
 }
 
 impl FixedBaseTable {
-    pub fn new(point: &EdwardsPoint, width: TableWidth) -> FixedBaseTable {
-        let per = width.per_position();
-        let mut points = Vec::with_capacity(width.positions() * per);
-        let mut base = *point;
-        for _ in 0..width.positions() {
-            let mut multiple = base;
-            for _ in 1..per {
-                points.push(multiple);
-                multiple += base;
-            }
-            // `multiple` is now [2^(w-1)] base, the last entry; twice it is the next position's.
-            points.push(multiple);
-            base = multiple + multiple;
+    pub fn new(point: &Affine, width: TableWidth) -> FixedBaseTable {
+        FixedBaseTable {
+            width,
+            points: multiples(point, width.positions(), width.bits()),
         }
-        FixedBaseTable { width, points }
     }
 
     pub fn width(&self) -> TableWidth {
@@ -80,7 +70,7 @@ impl FixedBaseTable {
 
     /// `acc + [scalar]P` if `subtract` is false, `acc + [scalar](-P)` if it is true: the point is
     /// negated entry by entry, never the scalar.
-    pub fn mul_add(&self, acc: &mut EdwardsPoint, scalar: &Scalar, subtract: bool) {
+    pub fn mul_add(&self, acc: &mut Extended, scalar: &Scalar, subtract: bool) {
         let digits = signed_digits(scalar, self.width.bits());
         let per = self.width.per_position();
         for (i, &d) in digits.iter().take(self.width.positions()).enumerate() {
@@ -92,20 +82,16 @@ impl FixedBaseTable {
             // happen, and would leave the sum wrong (so the signature refused), never accepted
             // wrongly: the sum must still equal R exactly.
             let Some(entry) = self.points.get(index) else {
-                *acc = EdwardsPoint::identity();
+                *acc = Extended::IDENTITY;
                 return;
             };
-            if (d < 0) != subtract {
-                *acc -= entry;
-            } else {
-                *acc += entry;
-            }
+            *acc = acc.add(entry, (d < 0) != subtract);
         }
     }
 
     /// `[scalar]P`.
-    pub fn mul(&self, scalar: &Scalar) -> EdwardsPoint {
-        let mut acc = EdwardsPoint::identity();
+    pub fn mul(&self, scalar: &Scalar) -> Extended {
+        let mut acc = Extended::IDENTITY;
         self.mul_add(&mut acc, scalar, false);
         acc
     }
@@ -144,6 +130,7 @@ fn signed_digits(scalar: &Scalar, bits: u32) -> [i16; 64] {
 mod tests {
     use super::*;
     use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::edwards::EdwardsPoint;
     use sha2::{Digest, Sha512};
 
     fn scalar(i: u64) -> Scalar {
@@ -157,18 +144,22 @@ mod tests {
     #[test]
     fn tables_multiply_like_the_crate() {
         let p = ED25519_BASEPOINT_POINT * scalar(99);
+        let b = Affine::decode(ED25519_BASEPOINT_POINT.compress().as_bytes()).unwrap();
+        let encode = |q: EdwardsPoint| q.compress().to_bytes();
+        let base = FixedBaseTable::new(&b, TableWidth::Radix16);
         for width in TableWidth::ALL {
-            let table = FixedBaseTable::new(&p, width);
-            assert_eq!(table.points.len() * 160, width.bytes());
+            let table = FixedBaseTable::new(&Affine::decode(&encode(p)).unwrap(), width);
+            assert_eq!(table.points.len() * 120, width.bytes());
             let mut edge = vec![Scalar::ZERO, Scalar::ONE, -Scalar::ONE, Scalar::from(128u8)];
             edge.push(Scalar::from(127u8));
             edge.push(-Scalar::from(128u8));
             edge.extend((0..64).map(scalar));
             for s in edge {
-                assert_eq!(table.mul(&s), p * s, "{width:?}");
-                let mut acc = ED25519_BASEPOINT_POINT;
+                assert_eq!(table.mul(&s).encode(), encode(p * s), "{width:?}");
+                let mut acc = base.mul(&Scalar::ONE);
                 table.mul_add(&mut acc, &s, true);
-                assert_eq!(acc, ED25519_BASEPOINT_POINT + (-p) * s, "{width:?}");
+                let want = ED25519_BASEPOINT_POINT + (-p) * s;
+                assert_eq!(acc.encode(), encode(want), "{width:?}");
             }
         }
     }

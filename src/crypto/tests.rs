@@ -161,7 +161,10 @@ fn both_paths_compute_the_same_point_even_for_a_mixed_order_point() {
             table: None,
         };
         let tabled = |width| VerifyingKey {
-            table: Some(Arc::new(FixedBaseTable::new(&a, width))),
+            table: Some(Arc::new(FixedBaseTable::new(
+                &Affine::decode(a.compress().as_bytes()).unwrap(),
+                width,
+            ))),
             ..plain.clone()
         };
         let (s, k) = (scalar("s", i), scalar("k", i));
@@ -172,7 +175,7 @@ fn both_paths_compute_the_same_point_even_for_a_mixed_order_point() {
             tabled(TableWidth::Radix16),
         ];
         for key in &keys {
-            if key.recompute_r(&s, &k) != expected {
+            if key.recompute_r(&s, &k).encode() != expected.compress().to_bytes() {
                 disagreements += 1;
             }
         }
@@ -206,12 +209,17 @@ fn keys_with_a_small_order_component_are_refused() {
 
 /// proofgate's verdict on both paths, or `None` when proofgate refuses the key itself.
 fn ours(public: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> Option<bool> {
-    let verdicts = both_paths(public)?.map(|key| key.verify(message, sig));
+    Some(on_both_paths(&both_paths(public)?, message, sig))
+}
+
+/// The one verdict all three keys give (the tables are built once per key by the caller).
+fn on_both_paths(keys: &[VerifyingKey; 3], message: &[u8], sig: &[u8; 64]) -> bool {
+    let verdicts = keys.clone().map(|key| key.verify(message, sig));
     assert!(
         verdicts.iter().all(|v| *v == verdicts[0]),
         "the paths disagree: {verdicts:?}"
     );
-    Some(verdicts[0])
+    verdicts[0]
 }
 
 fn dalek_strict(public: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
@@ -296,8 +304,9 @@ fn both_paths_agree_with_ed25519_dalek_verify_strict() {
         let public = signer.verifying_key().to_bytes();
         let message = bytes64("msg", i)[..(i as usize % 64)].to_vec();
         let sig = signer.sign(&message).to_bytes();
+        let keys = both_paths(&public).expect("a key ed25519-dalek made is well formed");
         for (m, s) in variants(&message, &sig) {
-            let ours = ours(&public, &m, &s).expect("a key ed25519-dalek made is well formed");
+            let ours = on_both_paths(&keys, &m, &s);
             assert_eq!(ours, dalek_strict(&public, &m, &s), "seed {i}");
             compared += 1;
             valid += usize::from(ours);
@@ -382,6 +391,23 @@ fn a_budget_hands_out_wide_then_narrow_tables_then_none() {
     );
     assert_eq!(budget.remaining(), 100);
     assert_eq!(BASEPOINT_TABLE_BYTES, TableWidth::Radix256.bytes());
+}
+
+#[test]
+fn the_default_budget_gives_eight_keys_the_wide_table_and_four_the_narrow_one() {
+    // What README.md says of `key_tables_max_bytes`: 480 KiB and 60 KiB tables in 4 MiB.
+    assert_eq!(TableWidth::Radix256.bytes(), 480 * 1024);
+    assert_eq!(TableWidth::Radix16.bytes(), 60 * 1024);
+    let budget = crate::config::DEFAULT_KEY_TABLES_MAX_BYTES as usize;
+    let mut budget = TableBudget::new(budget);
+    let key = VerifyingKey::from_bytes(&hex::<32>(RFC8032[0].0)).unwrap();
+    let widths: Vec<_> = (0..13)
+        .map(|_| budget.assign(key.clone()).table_width())
+        .collect();
+    let mut expected = vec![Some(TableWidth::Radix256); 8];
+    expected.extend([Some(TableWidth::Radix16); 4]);
+    expected.push(None);
+    assert_eq!(widths, expected);
 }
 
 /// `verify_pair`'s verdict on every path of one key (`both_paths`) for `(m, s)` next to

@@ -92,7 +92,7 @@ impl ProofKey {
 /// token's `cnf.jkt`), per VM. A client signs every request with one key, so validating its
 /// point (decompression, canonical encoding, small order, torsion: about as much work as the
 /// signature check) once is enough, and a key used again gets a radix-16 table
-/// ([`TableWidth::Radix16`], 80 KiB) that makes its signature checks faster. Only proven keys
+/// ([`TableWidth::Radix16`], 60 KiB) that makes its signature checks faster. Only proven keys
 /// enter, so a flood of made-up keys never does; at most [`KeyCache::CAPACITY`] keys are kept,
 /// the least recently used leaving first. A linear scan over raw key bytes: no hashing that a
 /// caller could steer.
@@ -110,7 +110,7 @@ struct Cached {
 }
 
 impl KeyCache {
-    /// Keys kept per VM (and so at most 16 × 80 KiB of tables).
+    /// Keys kept per VM (and so at most 16 × 60 KiB of tables).
     pub const CAPACITY: usize = 16;
     /// Proofs a key must have passed before it gets its table.
     pub const TABLE_AFTER: u32 = 2;

@@ -35,8 +35,8 @@ fn main() {
         ("ed25519-compact verify", &|| compact.verify(msg, &compact_sig).is_ok()),
         ("ed25519-dalek verify_strict", &|| dalek.verify_strict(&msg, &dalek_sig).is_ok()),
         ("proofgate seam, variable-base (keys without a table)", &|| plain.verify(&msg, &sig)),
-        ("proofgate seam, radix-256 key table (640 KiB)", &|| wide.verify(&msg, &sig)),
-        ("proofgate seam, radix-16 key table (80 KiB)", &|| narrow.verify(&msg, &sig)),
+        ("proofgate seam, radix-256 key table (480 KiB)", &|| wide.verify(&msg, &sig)),
+        ("proofgate seam, radix-16 key table (60 KiB)", &|| narrow.verify(&msg, &sig)),
         // A passport + proof request's two signatures: one after the other (two field
         // inversions), and as one pair (one inversion); per pair, so compare with each other.
         ("two radix-256 verifications, one after the other (per pair)", &|| {
