@@ -42,9 +42,7 @@ impl Fe {
     pub fn from_bytes_masked(bytes: &[u8; 32]) -> Fe {
         let mut masked = *bytes;
         masked[31] &= 0x7f;
-        let mut out = fiat_25519_tight_field_element([0; 10]);
-        fiat_25519_from_bytes(&mut out, &masked);
-        Fe(out)
+        tight(|out| fiat_25519_from_bytes(out, &masked))
     }
 
     /// The canonical (fully reduced) little-endian encoding.
@@ -68,27 +66,19 @@ impl Fe {
     }
 
     pub fn relax(&self) -> Loose {
-        let mut out = fiat_25519_loose_field_element([0; 10]);
-        fiat_25519_relax(&mut out, &self.0);
-        Loose(out)
+        loose(|out| fiat_25519_relax(out, &self.0))
     }
 
     pub fn add(&self, other: &Fe) -> Loose {
-        let mut out = fiat_25519_loose_field_element([0; 10]);
-        fiat_25519_add(&mut out, &self.0, &other.0);
-        Loose(out)
+        loose(|out| fiat_25519_add(out, &self.0, &other.0))
     }
 
     pub fn sub(&self, other: &Fe) -> Loose {
-        let mut out = fiat_25519_loose_field_element([0; 10]);
-        fiat_25519_sub(&mut out, &self.0, &other.0);
-        Loose(out)
+        loose(|out| fiat_25519_sub(out, &self.0, &other.0))
     }
 
     pub fn neg(&self) -> Fe {
-        let mut out = fiat_25519_loose_field_element([0; 10]);
-        fiat_25519_opp(&mut out, &self.0);
-        Loose(out).carry()
+        loose(|out| fiat_25519_opp(out, &self.0)).carry()
     }
 
     pub fn mul(&self, other: &Fe) -> Fe {
@@ -96,9 +86,7 @@ impl Fe {
     }
 
     pub fn square(&self) -> Fe {
-        let mut out = fiat_25519_tight_field_element([0; 10]);
-        fiat_25519_carry_square(&mut out, &self.relax().0);
-        Fe(out)
+        self.relax().square()
     }
 
     fn square_times(&self, n: u32) -> Fe {
@@ -150,22 +138,31 @@ impl Fe {
 
 impl Loose {
     pub fn mul(&self, other: &Loose) -> Fe {
-        let mut out = fiat_25519_tight_field_element([0; 10]);
-        fiat_25519_carry_mul(&mut out, &self.0, &other.0);
-        Fe(out)
+        tight(|out| fiat_25519_carry_mul(out, &self.0, &other.0))
     }
 
     pub fn square(&self) -> Fe {
-        let mut out = fiat_25519_tight_field_element([0; 10]);
-        fiat_25519_carry_square(&mut out, &self.0);
-        Fe(out)
+        tight(|out| fiat_25519_carry_square(out, &self.0))
     }
 
     pub fn carry(&self) -> Fe {
-        let mut out = fiat_25519_tight_field_element([0; 10]);
-        fiat_25519_carry(&mut out, &self.0);
-        Fe(out)
+        tight(|out| fiat_25519_carry(out, &self.0))
     }
+}
+
+/// fiat's functions write into an output argument; these give the result as a value.
+#[inline(always)]
+fn tight(f: impl FnOnce(&mut fiat_25519_tight_field_element)) -> Fe {
+    let mut out = fiat_25519_tight_field_element([0; 10]);
+    f(&mut out);
+    Fe(out)
+}
+
+#[inline(always)]
+fn loose(f: impl FnOnce(&mut fiat_25519_loose_field_element)) -> Loose {
+    let mut out = fiat_25519_loose_field_element([0; 10]);
+    f(&mut out);
+    Loose(out)
 }
 
 #[cfg(test)]
@@ -221,7 +218,7 @@ mod tests {
 
     #[test]
     fn pow_p58_is_the_right_power() {
-        // x^((p-5)/8) squared and times x^... : (x^((p-5)/8))^8 * x^5 = x^p = x.
+        // (x^((p-5)/8))^8 * x^5 = x^(p-5) * x^5 = x^p = x.
         for seed in 1..20 {
             let x = element(seed);
             let t = x.pow_p58().square_times(3);
