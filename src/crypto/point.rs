@@ -17,6 +17,12 @@ fn d() -> Fe {
         .mul(&Fe::from_u32(121_666).invert())
 }
 
+/// `2d`, the factor a Niels point carries.
+fn two_d() -> Fe {
+    let d = d();
+    d.add(&d).carry()
+}
+
 /// A square root of -1: `2^((p - 1) / 4) = 2 * (2^((p - 5) / 8))^2`.
 fn sqrt_minus_one() -> Fe {
     let two = Fe::from_u32(2);
@@ -201,7 +207,7 @@ const AFFINE_CHUNK: usize = 512;
 /// batches (each one inversion): the positions' bases, then the entries, [`AFFINE_CHUNK`] at a
 /// time.
 pub fn multiples(p: &Affine, positions: usize, bits: u32) -> Vec<Niels> {
-    let d2 = d().add(&d()).carry();
+    let d2 = two_d();
     let mut bases = Vec::with_capacity(positions);
     let mut base = p.extended();
     for _ in 0..positions {
@@ -220,8 +226,8 @@ pub fn multiples(p: &Affine, positions: usize, bits: u32) -> Vec<Niels> {
     for base in to_affine(&bases) {
         let step = base.niels(&d2);
         let mut multiple = base.extended();
-        for d in 0..per_position {
-            if d > 0 {
+        for digit in 0..per_position {
+            if digit > 0 {
                 multiple = multiple.add(&step, false);
             }
             chunk.push(multiple);
@@ -308,7 +314,7 @@ mod tests {
 
     #[test]
     fn additions_agree_with_curve25519_dalek() {
-        let d2 = d().add(&d()).carry();
+        let d2 = two_d();
         let mut acc = Extended::IDENTITY;
         let mut expected = EdwardsPoint::default();
         for i in 0..60 {
