@@ -507,3 +507,18 @@ fn a_decided_verdict_is_reused_only_for_its_exact_bytes() {
     assert!(!forged.verify(&key, &digest, &flipped));
     assert!(Decided::new(&key, &digest, &hex::<64>(sig), false).verify(&other, &digest, &valid));
 }
+
+#[test]
+fn small_order_encodings_are_the_eight_torsion_points() {
+    let mut ours = SMALL_ORDER.to_vec();
+    let mut dalek: Vec<[u8; 32]> = EIGHT_TORSION
+        .iter()
+        .map(|p| p.compress().to_bytes())
+        .collect();
+    ours.sort();
+    dalek.sort();
+    assert_eq!(ours, dalek);
+    assert!(SMALL_ORDER.iter().all(is_small_order_encoding));
+    let key = VerifyingKey::from_bytes(&hex::<32>(RFC8032[0].0)).unwrap();
+    assert!(!is_small_order_encoding(key.as_bytes()));
+}
