@@ -7,7 +7,8 @@
 //! [`VerifyingKey::with_table`] or a [`TableBudget`]) can carry a variable-time fixed-base table
 //! of their multiples, built once (`table.rs`, over the points of `point.rs` and the field of
 //! `field.rs`): verification is then two table sums, `[S]B` from the base point's table and
-//! `[k](-A)` from the key's, about 64 point additions. Keys seen only at request time take the
+//! `[k](-A)` from the key's: 52 point additions with radix-2^10 tables, 58 with a key's
+//! radix-2^8 one. Keys seen only at request time take the
 //! variable-base path, `[S]B + [k](-A)` as one double multiplication (curve25519-dalek's). Both
 //! paths compute the same equation, point for point.
 
@@ -25,7 +26,8 @@ use sha2::{Digest, Sha512};
 use std::sync::{Arc, OnceLock};
 use table::FixedBaseTable;
 
-/// The base point's radix-256 table (480 KiB), built on first use: [`prepare`] at load. `None`
+/// The base point's table at the widest width (radix 2^10, 1,560 KiB), built on first use:
+/// [`prepare`] at load. `None`
 /// only if the base point failed to decode, which the tests rule out; every key then takes the
 /// variable-base path.
 static BASEPOINT_TABLE: OnceLock<Option<FixedBaseTable>> = OnceLock::new();
@@ -34,7 +36,7 @@ fn basepoint_table() -> Option<&'static FixedBaseTable> {
     BASEPOINT_TABLE
         .get_or_init(|| {
             Affine::decode(ED25519_BASEPOINT_COMPRESSED.as_bytes())
-                .map(|b| FixedBaseTable::new(&b, TableWidth::Radix256))
+                .map(|b| FixedBaseTable::new(&b, BASEPOINT_TABLE_WIDTH))
         })
         .as_ref()
 }
@@ -102,35 +104,62 @@ pub fn prepare() {
     basepoint_table();
 }
 
-/// Memory the base-point table takes once per VM.
-pub const BASEPOINT_TABLE_BYTES: usize = 32 * 128 * point::NIELS_BYTES;
+/// The base point's table width: the widest, since every table-path verification uses it.
+const BASEPOINT_TABLE_WIDTH: TableWidth = TableWidth::ALL[0];
 
-/// Hands out key tables within a memory budget: each key gets the widest table that still fits,
-/// then narrower ones, then none (the variable-base path, correct but slower).
+/// Memory the base-point table takes once per VM.
+pub const BASEPOINT_TABLE_BYTES: usize = BASEPOINT_TABLE_WIDTH.bytes();
+
+/// Hands out key tables within a memory budget, to a number of keys known in advance, in order.
+/// Coverage first: each key gets a radix-256 table while one fits, then radix-16 ones, then
+/// none (the variable-base path, correct but slower). Then width: in order, a key's radix-256
+/// table grows to radix-1024 while what is left allows. So no key gets a narrower table than
+/// coverage alone would give it, and a few keys get the widest.
 #[derive(Debug, Clone)]
 pub struct TableBudget {
     remaining: usize,
+    /// The widths still to hand out, the next one last.
+    plan: Vec<Option<TableWidth>>,
 }
 
 impl TableBudget {
-    pub fn new(bytes: usize) -> TableBudget {
-        TableBudget { remaining: bytes }
+    pub fn new(bytes: usize, keys: usize) -> TableBudget {
+        let mut remaining = bytes;
+        let mut plan: Vec<Option<TableWidth>> = (0..keys)
+            .map(|_| {
+                let width = [TableWidth::Radix256, TableWidth::Radix16]
+                    .into_iter()
+                    .find(|w| w.bytes() <= remaining);
+                remaining -= width.map_or(0, TableWidth::bytes);
+                width
+            })
+            .collect();
+        let growth = TableWidth::Radix1024.bytes() - TableWidth::Radix256.bytes();
+        for width in &mut plan {
+            if *width == Some(TableWidth::Radix256) && growth <= remaining {
+                remaining -= growth;
+                *width = Some(TableWidth::Radix1024);
+            }
+        }
+        plan.reverse();
+        TableBudget { remaining, plan }
     }
 
-    /// `key` with the widest table that fits what is left of the budget.
+    /// `key` with the next planned table; a key past the count the budget was made for gets
+    /// none.
     pub fn assign(&mut self, key: VerifyingKey) -> VerifyingKey {
-        match TableWidth::ALL
-            .into_iter()
-            .find(|w| w.bytes() <= self.remaining)
-        {
-            Some(width) => {
-                self.remaining -= width.bytes();
-                key.with_table_width(width)
-            }
+        match self.plan.pop().flatten() {
+            Some(width) => key.with_table_width(width),
             None => key,
         }
     }
 
+    /// The widths still to hand out, in order.
+    pub fn planned(&self) -> Vec<Option<TableWidth>> {
+        self.plan.iter().rev().copied().collect()
+    }
+
+    /// Bytes no planned table takes.
     pub fn remaining(&self) -> usize {
         self.remaining
     }
@@ -196,10 +225,10 @@ impl VerifyingKey {
         })
     }
 
-    /// The same key with the widest precomputed table (radix 2^8, 480 KiB). For many keys, use a
-    /// [`TableBudget`].
+    /// The same key with the widest precomputed table (radix 2^10, 1,560 KiB). For many keys, use
+    /// a [`TableBudget`].
     pub fn with_table(self) -> Self {
-        self.with_table_width(TableWidth::Radix256)
+        self.with_table_width(TableWidth::ALL[0])
     }
 
     /// The same key with a precomputed table of this width ([`TableWidth::bytes`] of memory).

@@ -252,6 +252,14 @@ impl KeySet {
         }
     }
 
+    /// How many Ed25519 keys the set holds: what its [`TableBudget`] is made for.
+    pub fn ed25519_count(&self) -> usize {
+        self.keys
+            .iter()
+            .filter(|k| matches!(k.key, PublicKey::Ed25519(_)))
+            .count()
+    }
+
     /// Gives Ed25519 keys (known before any request) precomputed tables while `budget` lasts.
     pub fn with_tables(mut self, budget: &mut TableBudget) -> Self {
         for jwk in &mut self.keys {

@@ -89,7 +89,8 @@ pub const DEFAULT_MAX_PASSPORT_LIFETIME_SECONDS: i64 = 900;
 pub const DEFAULT_MAX_BODY_BYTES: i64 = 1_048_576;
 pub const DEFAULT_REPLAY_MAX_ENTRIES: i64 = replay::DEFAULT_MAX_ENTRIES;
 pub const DEFAULT_REALTIME_WINDOW_SECONDS: i64 = 5;
-/// Eight radix-256 key tables (480 KiB each), then radix-16 ones (60 KiB).
+/// Eight keys a radix-256 table (480 KiB) and four more a radix-16 one (60 KiB); with fewer keys,
+/// some of those radix-256 tables grow to radix 1024 (1,560 KiB): both of two keys', two of four.
 pub const DEFAULT_KEY_TABLES_MAX_BYTES: i64 = 4 * 1024 * 1024;
 
 pub const DEFAULT_MAX_PARKED_REQUESTS: i64 = 1024;
@@ -147,6 +148,30 @@ impl Config {
     }
 }
 
+/// One `key_tables_max_bytes` budget for every Ed25519 key known at load, in configuration order:
+/// trust-material keys, then providers' inline keys (`crypto::TableBudget` says who gets what).
+fn assign_key_tables(issuers: &mut [TrustedIssuer], providers: &mut [JwtProvider], bytes: usize) {
+    fn inline(p: &mut JwtProvider) -> Option<&mut crate::jwk::KeySet> {
+        match &mut p.keys {
+            ProviderKeys::Inline(set) => Some(set),
+            ProviderKeys::Remote(_) => None,
+        }
+    }
+    let keys = issuers.iter().map(|i| i.keys.len()).sum::<usize>()
+        + providers
+            .iter_mut()
+            .filter_map(inline)
+            .map(|s| s.ed25519_count())
+            .sum::<usize>();
+    let mut budget = crate::crypto::TableBudget::new(bytes, keys);
+    for key in issuers.iter_mut().flat_map(|i| i.keys.iter_mut()) {
+        key.key = budget.assign(key.key.clone());
+    }
+    for set in providers.iter_mut().filter_map(inline) {
+        *set = std::mem::take(set).with_tables(&mut budget);
+    }
+}
+
 fn parse_root(root: Node<'_>) -> Result<Config> {
     let obj = root.object(Some(&TOP_LEVEL_KEYS))?;
     let audience = obj.string("audience")?;
@@ -155,11 +180,11 @@ fn parse_root(root: Node<'_>) -> Result<Config> {
         .int("key_tables_max_bytes", 0, 256 * 1024 * 1024)?
         .unwrap_or(DEFAULT_KEY_TABLES_MAX_BYTES);
     let key_tables_max_bytes = usize::try_from(key_tables_max_bytes).unwrap_or(0);
-    let mut budget = crate::crypto::TableBudget::new(key_tables_max_bytes);
-    let issuers = obj
-        .child("trust_material", |n| trust::parse(&n, &mut budget))?
+    let mut issuers = obj
+        .child("trust_material", |n| trust::parse(&n))?
         .unwrap_or_default();
-    let jwt_providers = providers::parse_all(&obj, &mut budget)?;
+    let mut jwt_providers = providers::parse_all(&obj)?;
+    assign_key_tables(&mut issuers, &mut jwt_providers, key_tables_max_bytes);
     let rules = rules::parse(&obj, &jwt_providers, &issuers)?;
     // Section 11: trust material, a bundle (request mode) and an audience are needed only when
     // some request can need a passport.

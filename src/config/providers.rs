@@ -5,7 +5,6 @@
 use super::jwks::{self as jwks_config, JwksConfig};
 use super::reader::{self, Node, Obj, Result};
 use crate::algs::Alg;
-use crate::crypto::TableBudget;
 use crate::jwk::{self, KeySet, Origin, PublicKey};
 use serde_json::Value;
 
@@ -108,9 +107,10 @@ fn reserved_header(name: &str) -> bool {
         )
 }
 
-pub(super) fn parse_all(obj: &Obj<'_>, budget: &mut TableBudget) -> Result<Vec<JwtProvider>> {
+/// The providers, their inline keys without tables yet (see `trust::parse`).
+pub(super) fn parse_all(obj: &Obj<'_>) -> Result<Vec<JwtProvider>> {
     let providers = obj
-        .array("jwt_providers", |n| parse_provider(&n, budget))?
+        .array("jwt_providers", |n| parse_provider(&n))?
         .unwrap_or_default();
     for (i, p) in providers.iter().enumerate() {
         if let Some(j) = providers[..i].iter().position(|o| o.name == p.name) {
@@ -126,7 +126,7 @@ pub(super) fn parse_all(obj: &Obj<'_>, budget: &mut TableBudget) -> Result<Vec<J
     Ok(providers)
 }
 
-fn parse_provider(n: &Node<'_>, budget: &mut TableBudget) -> Result<JwtProvider> {
+fn parse_provider(n: &Node<'_>) -> Result<JwtProvider> {
     let obj = n.object(Some(&KEYS))?;
     let name = obj.required_string("name")?;
     if !name
@@ -183,7 +183,7 @@ fn parse_provider(n: &Node<'_>, budget: &mut TableBudget) -> Result<JwtProvider>
                 None => return obj.err("jwks", "must be an object"),
             }
         }
-        (Some(_), None) => ProviderKeys::Inline(inline_keys(&obj, &algorithms, budget)?),
+        (Some(_), None) => ProviderKeys::Inline(inline_keys(&obj, &algorithms)?),
     };
     let from_headers = obj
         .array("from_headers", |n| {
@@ -274,7 +274,7 @@ fn parse_provider(n: &Node<'_>, budget: &mut TableBudget) -> Result<JwtProvider>
 
 /// Inline keys: every entry must be usable (no silent skip), and each must fit an algorithm the
 /// provider accepts.
-fn inline_keys(obj: &Obj<'_>, algorithms: &[Alg], budget: &mut TableBudget) -> Result<KeySet> {
+fn inline_keys(obj: &Obj<'_>, algorithms: &[Alg]) -> Result<KeySet> {
     let Some(Value::Array(entries)) = obj.raw("keys") else {
         return obj.err("keys", "must be an array of JWKs");
     };
@@ -310,7 +310,7 @@ fn inline_keys(obj: &Obj<'_>, algorithms: &[Alg], budget: &mut TableBudget) -> R
     if algorithms.contains(&Alg::HS256) && !set.keys.iter().any(|k| k.key.alg() == Alg::HS256) {
         return obj.err("algorithms", "HS256 needs an inline oct key in keys");
     }
-    Ok(set.with_tables(budget))
+    Ok(set)
 }
 
 fn header_name(obj: &Obj<'_>, key: &str) -> Result<String> {

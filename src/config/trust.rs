@@ -3,7 +3,7 @@
 use super::jwks::{self, JwksConfig};
 use super::reader::{self, Node, Result};
 use crate::b64;
-use crate::crypto::{KeyError, TableBudget, VerifyingKey};
+use crate::crypto::{KeyError, VerifyingKey};
 
 /// A trusted passport issuer.
 #[derive(Debug, Clone)]
@@ -30,16 +30,13 @@ impl TrustedIssuer {
     }
 }
 
-/// Trust-material keys get precomputed tables in order, within `budget`: the widest that fits,
-/// then narrower ones; keys past it verify on the variable-base path (correct, slower).
-pub(super) fn parse(n: &Node<'_>, budget: &mut TableBudget) -> Result<Vec<TrustedIssuer>> {
+/// The issuers, their keys without tables yet: `parse_root` gives every key of the configuration
+/// its table from one budget.
+pub(super) fn parse(n: &Node<'_>) -> Result<Vec<TrustedIssuer>> {
     let obj = n.object(Some(&["issuers"]))?;
-    let mut issuers = obj
+    let issuers = obj
         .array("issuers", |n| parse_issuer(&n))?
         .unwrap_or_default();
-    for key in issuers.iter_mut().flat_map(|i| i.keys.iter_mut()) {
-        key.key = budget.assign(key.key.clone());
-    }
     if issuers.is_empty() {
         return obj.err("issuers", "must list at least one issuer");
     }

@@ -38,9 +38,6 @@ pub struct Extended {
     t: Fe,
 }
 
-/// Bytes one table entry takes.
-pub const NIELS_BYTES: usize = core::mem::size_of::<Niels>();
-
 /// An affine point as `(y + x, y - x, 2dxy)`: what the addition multiplies by.
 #[derive(Clone, Copy)]
 pub struct Niels {

@@ -112,20 +112,22 @@ fn scalar(label: &str, i: u64) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&bytes64(label, i))
 }
 
-/// Every path of one key: the plain (variable-base) path and both table widths.
-fn both_paths(bytes: &[u8; 32]) -> Option<[VerifyingKey; 3]> {
+/// Every path of one key: the plain (variable-base) path and every table width, widest first.
+fn both_paths(bytes: &[u8; 32]) -> Option<[VerifyingKey; 4]> {
     let plain = VerifyingKey::from_bytes(bytes).ok()?;
-    let wide = plain.clone().with_table();
-    let narrow = plain.clone().with_table_width(TableWidth::Radix16);
+    let widest = plain.clone().with_table();
+    let [_, wide, narrow] = TableWidth::ALL.map(|w| plain.clone().with_table_width(w));
+    let keys = [plain, widest, wide, narrow];
     assert_eq!(
+        keys.each_ref().map(VerifyingKey::table_width),
         [
-            plain.table_width(),
-            wide.table_width(),
-            narrow.table_width()
-        ],
-        [None, Some(TableWidth::Radix256), Some(TableWidth::Radix16)]
+            None,
+            Some(TableWidth::Radix1024),
+            Some(TableWidth::Radix256),
+            Some(TableWidth::Radix16)
+        ]
     );
-    Some([plain, wide, narrow])
+    Some(keys)
 }
 
 /// A signature by secret scalar `a` of the key `A = [a]B + T` (T a torsion point), made the
@@ -169,11 +171,8 @@ fn both_paths_compute_the_same_point_even_for_a_mixed_order_point() {
         };
         let (s, k) = (scalar("s", i), scalar("k", i));
         let expected = ED25519_BASEPOINT_POINT * s - a * k;
-        let keys = [
-            plain.clone(),
-            tabled(TableWidth::Radix256),
-            tabled(TableWidth::Radix16),
-        ];
+        let mut keys = vec![plain.clone()];
+        keys.extend(TableWidth::ALL.map(tabled));
         for key in &keys {
             if key.recompute_r(&s, &k).encode() != expected.compress().to_bytes() {
                 disagreements += 1;
@@ -212,8 +211,8 @@ fn ours(public: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> Option<bool> {
     Some(on_both_paths(&both_paths(public)?, message, sig))
 }
 
-/// The one verdict all three keys give (the tables are built once per key by the caller).
-fn on_both_paths(keys: &[VerifyingKey; 3], message: &[u8], sig: &[u8; 64]) -> bool {
+/// The one verdict every path of the key gives (the tables are built once per key by the caller).
+fn on_both_paths(keys: &[VerifyingKey; 4], message: &[u8], sig: &[u8; 64]) -> bool {
     let verdicts = keys.clone().map(|key| key.verify(message, sig));
     assert!(
         verdicts.iter().all(|v| *v == verdicts[0]),
@@ -372,49 +371,75 @@ fn every_wycheproof_eddsa_vector_gets_its_expected_verdict_on_both_paths() {
 }
 
 #[test]
-fn a_budget_hands_out_wide_then_narrow_tables_then_none() {
+fn a_budget_covers_keys_first_then_widens_them_in_order() {
+    use TableWidth::{Radix1024 as W, Radix16 as N, Radix256 as M};
+    let (w, m, n) = (W.bytes(), M.bytes(), N.bytes());
+    let cases: [(usize, usize, &[Option<TableWidth>], usize); 6] = [
+        // Room for every key's radix-256 table and one widening: the first key's.
+        (3 * m + (w - m) + 100, 3, &[Some(W), Some(M), Some(M)], 100),
+        // Widening comes only after coverage: three keys at radix 256, not one at radix 1024
+        // and two at radix 16 (the widest-first order would do that).
+        (
+            w + 2 * n,
+            3,
+            &[Some(M), Some(M), Some(M)],
+            w + 2 * n - 3 * m,
+        ),
+        (
+            2 * m + n + 100,
+            5,
+            &[Some(M), Some(M), Some(N), None, None],
+            100,
+        ),
+        (2 * w, 2, &[Some(W), Some(W)], 0),
+        (0, 2, &[None, None], 0),
+        (10 * w, 0, &[], 10 * w),
+    ];
+    for (bytes, keys, plan, left) in cases {
+        let budget = TableBudget::new(bytes, keys);
+        assert_eq!(budget.planned(), plan, "{bytes} bytes for {keys} keys");
+        assert_eq!(budget.remaining(), left, "{bytes} bytes for {keys} keys");
+    }
+    // Keys get their planned tables in order; a key past the count gets none.
     let key = VerifyingKey::from_bytes(&hex::<32>(RFC8032[0].0)).unwrap();
-    let mut budget =
-        TableBudget::new(2 * TableWidth::Radix256.bytes() + TableWidth::Radix16.bytes() + 100);
-    let widths: Vec<_> = (0..5)
+    let mut budget = TableBudget::new(w + m, 2);
+    let widths: Vec<_> = (0..3)
         .map(|_| budget.assign(key.clone()).table_width())
         .collect();
-    assert_eq!(
-        widths,
-        [
-            Some(TableWidth::Radix256),
-            Some(TableWidth::Radix256),
-            Some(TableWidth::Radix16),
-            None,
-            None
-        ]
-    );
-    assert_eq!(budget.remaining(), 100);
-    assert_eq!(BASEPOINT_TABLE_BYTES, TableWidth::Radix256.bytes());
+    assert_eq!(widths, [Some(W), Some(M), None]);
+    assert_eq!(BASEPOINT_TABLE_BYTES, W.bytes());
 }
 
 #[test]
-fn the_default_budget_gives_eight_keys_the_wide_table_and_four_the_narrow_one() {
-    // What README.md says of `key_tables_max_bytes`: 480 KiB and 60 KiB tables in 4 MiB.
-    assert_eq!(TableWidth::Radix256.bytes(), 480 * 1024);
-    assert_eq!(TableWidth::Radix16.bytes(), 60 * 1024);
-    let budget = crate::config::DEFAULT_KEY_TABLES_MAX_BYTES as usize;
-    let mut budget = TableBudget::new(budget);
-    let key = VerifyingKey::from_bytes(&hex::<32>(RFC8032[0].0)).unwrap();
-    let widths: Vec<_> = (0..13)
-        .map(|_| budget.assign(key.clone()).table_width())
-        .collect();
-    let mut expected = vec![Some(TableWidth::Radix256); 8];
-    expected.extend([Some(TableWidth::Radix16); 4]);
-    expected.push(None);
-    assert_eq!(widths, expected);
+fn the_default_budget_gives_tables_as_readme_says() {
+    // What README.md says of `key_tables_max_bytes`: 1,560 KiB, 480 KiB and 60 KiB tables in
+    // 4 MiB; eight keys at radix 256 and four more at radix 16, as before radix 1024 came, and
+    // with fewer keys some of them at radix 1024.
+    use TableWidth::{Radix1024 as W, Radix16 as N, Radix256 as M};
+    assert_eq!(W.bytes(), 1560 * 1024);
+    assert_eq!(M.bytes(), 480 * 1024);
+    assert_eq!(N.bytes(), 60 * 1024);
+    let bytes = crate::config::DEFAULT_KEY_TABLES_MAX_BYTES as usize;
+    let plan = |keys| TableBudget::new(bytes, keys).planned();
+    assert_eq!(plan(1), [Some(W)]);
+    assert_eq!(plan(2), [Some(W), Some(W)]);
+    assert_eq!(plan(4), [Some(W), Some(W), Some(M), Some(M)]);
+    assert_eq!(
+        plan(6),
+        [Some(W), Some(M), Some(M), Some(M), Some(M), Some(M)]
+    );
+    assert_eq!(plan(7), vec![Some(M); 7]);
+    let mut thirteen = vec![Some(M); 8];
+    thirteen.extend([Some(N); 4]);
+    thirteen.push(None);
+    assert_eq!(plan(13), thirteen);
 }
 
 /// `verify_pair`'s verdict on every path of one key (`both_paths`) for `(m, s)` next to
 /// `(other_m, other_s)`, in both positions; each must equal what `verify` says of each signature
 /// alone.
 fn pair_verdict(
-    keys: &[VerifyingKey; 3],
+    keys: &[VerifyingKey; 4],
     (m, s): (&[u8], &[u8; 64]),
     (other_m, other_s): (&[u8], &[u8; 64]),
 ) -> bool {

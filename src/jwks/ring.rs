@@ -17,10 +17,15 @@ use crate::jwk::{self, KeySet, PublicKey};
 use crate::reason::Reason;
 use crate::replay::{SharedStore, StoreError};
 
-/// Memory for the precomputed tables of one source's keys (as trust-material keys have): two
-/// of the widest tables (the current key and the next one of a rotation), then narrower ones.
-pub fn table_budget() -> TableBudget {
-    TableBudget::new(2 * TableWidth::Radix256.bytes() + 2 * TableWidth::Radix16.bytes())
+/// Memory for the precomputed tables of one source's `keys` Ed25519 keys (as trust-material
+/// keys have): two radix-256 tables (the current key and the next one of a rotation), then two
+/// radix-16 ones. Not the widest: every fetched source has its own budget, outside
+/// `key_tables_max_bytes`.
+pub fn table_budget(keys: usize) -> TableBudget {
+    TableBudget::new(
+        2 * TableWidth::Radix256.bytes() + 2 * TableWidth::Radix16.bytes(),
+        keys,
+    )
 }
 
 /// The Ed25519 keys of a trust-material issuer's JWKS, by `kid`.
@@ -73,8 +78,8 @@ pub fn parse_issuer_keys(bytes: &[u8]) -> Result<IssuerKeys, &'static str> {
 /// [`parse_issuer_keys`], with precomputed tables for the keys within [`table_budget`]. Only for
 /// the keys a VM adopts: the fetcher's validation does not need them.
 pub fn parse_issuer_keys_with_tables(bytes: &[u8]) -> Result<IssuerKeys, &'static str> {
-    let mut budget = table_budget();
     let parsed = parse_issuer_keys(bytes)?;
+    let mut budget = table_budget(parsed.keys.len());
     Ok(IssuerKeys {
         keys: parsed
             .keys
@@ -125,7 +130,8 @@ impl Owner {
             Owner::Provider { algorithms, .. } => {
                 let set = parse_provider_keys(bytes, algorithms)?;
                 Ok(SourceKeys::Provider(if tables {
-                    set.with_tables(&mut table_budget())
+                    let keys = set.ed25519_count();
+                    set.with_tables(&mut table_budget(keys))
                 } else {
                     set
                 }))
