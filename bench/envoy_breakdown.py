@@ -15,13 +15,18 @@ each on a passport + proof GET under saturation, printed as one Markdown section
    every host call and the main spans of `on_http_request_headers` are timed with
    `proxy_get_current_time_nanoseconds` (a host call itself, ~0.7 µs, so nested spans include the
    timer's own cost), and the VM logs the totals every 10,000 requests.
-3. **perf**, when the machine has it: `perf record -e cpu-clock -g` on the HEAD build's Envoy,
+3. **Table widths by turns.** HEAD with both patches above plus
+   `bench/patches/width-by-turns.patch`: the base point and the trust key also get radix-256
+   tables (HEAD's are radix 1024), every other request takes them, and each width's pair of
+   verifications is timed on its own. Both widths run in the same VM, request by request, so the
+   machine's drift (which moves whole runs by up to 2x here) falls on both alike.
+4. **perf**, when the machine has it: `perf record -e cpu-clock -g` on the HEAD build's Envoy,
    samples split into wasm code (the leaf frame is V8-generated code), host code called from wasm
    (a wasm frame further up the stack; Envoy's binary has no frame pointers, so this is a lower
    bound) and the rest (Envoy's own work, the floor included).
 
 Run `bench/envoy_breakdown.py` after `make venv` (it builds its own wasm files from HEAD);
-takes about 6 minutes.
+takes about 7 minutes.
 """
 
 from __future__ import annotations
@@ -54,12 +59,13 @@ def _log(msg: str) -> None:
 bench.log = _log
 
 
-def build(tag: str, patch: Path | None, out: Path) -> Path:
-    """HEAD (plus `patch`) built in a scratch copy of the tree: the working tree is never patched."""
+def build(tag: str, patches: list[Path], out: Path) -> Path:
+    """HEAD (plus `patches`, in order) built in a scratch copy of the tree: the working tree is
+    never patched."""
     with tempfile.TemporaryDirectory(prefix=f"proofgate-{tag}-") as tmp:
         archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        if patch:
+        for patch in patches:
             subprocess.run(["git", "apply", str(patch)], cwd=tmp, check=True)
         subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1",
                         "--target-dir", str(TARGET)], cwd=tmp, check=True)
@@ -109,6 +115,21 @@ def host_call_table(log_text: str) -> list[str]:
     return out
 
 
+def width_turns(log_text: str) -> list[str]:
+    """The two widths' pair of verifications, from the width-by-turns build's last TIMING line."""
+    lines = [l for l in log_text.splitlines() if "TIMING after" in l]
+    spans = dict(re.findall(r" (pair_radix\d+)=\d+x([\d.]+)us/call", lines[-1])) if lines else {}
+    if set(spans) != {"pair_radix1024", "pair_radix256"}:
+        return ["(the width-by-turns build logged no timing of both widths)"]
+    n = int(re.search(r"TIMING after (\d+) requests", lines[-1]).group(1))
+    wide, narrow = float(spans["pair_radix1024"]), float(spans["pair_radix256"])
+    return [f"Table widths by turns in one VM (`bench/patches/width-by-turns.patch`; {n:,} requests, "
+            "every other one on each width; µs of wall time per passport + proof pair of "
+            "verifications, the timer's ~0.7 µs included): radix 1024 (HEAD's base point and "
+            f"trust key) **{wide:.1f}**, radix 256 **{narrow:.1f}**, "
+            f"{100 * (wide - narrow) / narrow:+.0f}%."]
+
+
 def perf_split(data: Path) -> list[str]:
     script = subprocess.run(["perf", "script", "-i", str(data), "-F", "tid,ip,dso"],
                             capture_output=True, text=True).stdout
@@ -151,9 +172,11 @@ def main(argv: list[str]) -> int:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
-        base = build("head", None, args.out)
-        skip = build("skip-crypto", PATCHES / "skip-crypto.patch", args.out)
-        timing = build("host-call-timing", PATCHES / "host-call-timing.patch", args.out)
+        base = build("head", [], args.out)
+        skip = build("skip-crypto", [PATCHES / "skip-crypto.patch"], args.out)
+        timing = build("host-call-timing", [PATCHES / "host-call-timing.patch"], args.out)
+        turns = build("width-by-turns", [PATCHES / "host-call-timing.patch",
+                                          PATCHES / "width-by-turns.patch"], args.out)
 
         ab = subprocess.run([sys.executable, str(ROOT / "bench" / "shell_floor.py"), "--no-ladder",
                              "--rounds", str(args.rounds), "--wasm", str(base), "--compare-wasm", str(skip)],
@@ -164,6 +187,8 @@ def main(argv: list[str]) -> int:
 
         env, _ = one_envoy(args, timing, "timing", 6000, 12)
         timings = host_call_table(env.log_path.read_text(errors="replace"))
+        env, _ = one_envoy(args, turns, "turns", 6000, 12)
+        by_turns = width_turns(env.log_path.read_text(errors="replace"))
 
         perf_lines = ["(perf is not installed: `apt-get install linux-perf` for this part)"]
         if shutil.which("perf"):
@@ -186,6 +211,8 @@ def main(argv: list[str]) -> int:
         print("\n".join(table))
         print()
         print("\n".join(timings))
+        print()
+        print("\n".join(by_turns))
         print()
         print("\n".join(perf_lines))
     finally:
