@@ -1677,9 +1677,11 @@ def main(argv: list[str]) -> int:
                    help='JSON merged into the proofgate plugin config of the throughput runs, for '
                    'experiments with --only, e.g. \'{"audit": {"log_allow": false}}\'')
     p.add_argument("--sign-procs", type=int, default=max(1, os.cpu_count() or 1))
-    p.add_argument("--paired-rounds", type=int, default=5,
+    # Ten short rounds rather than five long ones: the machine's speed moves by up to 2x within
+    # seconds, so the two runs of a ratio are better close together and the median needs many.
+    p.add_argument("--paired-rounds", type=int, default=10,
                    help="paired phase: rounds (each measures every paired configuration once)")
-    p.add_argument("--paired-duration", type=float, default=4,
+    p.add_argument("--paired-duration", type=float, default=2,
                    help="paired phase: seconds per saturation run")
     p.add_argument("--paired-warmup", type=float, default=2,
                    help="paired phase: warm-up per Envoy, seconds (once, before the rounds)")

@@ -11,7 +11,7 @@
 # and 6 for bench/envoy_breakdown.py (where proofgate's CPU goes inside Envoy).
 # Not part of `make test`. Options go to bench/bench.py (`bench/run.sh --help`), e.g.
 #   bench/run.sh --duration 20 --fixed-duration 20      # longer runs
-#   bench/run.sh --only paired --paired-rounds 7        # only the paired ratios, more rounds
+#   bench/run.sh --only paired --paired-rounds 20       # only the paired ratios, more rounds
 #   bench/run.sh --fill-entries 16384                   # smaller replay store for the memory run
 set -euo pipefail
 cd "$(dirname "$0")/.."
