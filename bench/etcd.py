@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -34,7 +36,10 @@ def row(etcd: EtcdCluster, protocol: str | None) -> list[float]:
         config["replay"] = {"cluster": {"backend": "etcd", "cluster": f"etcd_{protocol}",
                                         "protocol": protocol, "timeout_ms": 1000}}
     clusters = [etcd.envoy_cluster("etcd_grpc", http2=True), etcd.envoy_cluster("etcd_http", http2=False)]
-    gw = harness.start_gateway(config, None, extra_clusters=clusters)
+    # Its own work directory, removed afterwards (Envoy's config and log; earlier runs left one
+    # in /tmp per row).
+    work = Path(tempfile.mkdtemp(prefix="proofgate-etcd-bench-"))
+    gw = harness.start_gateway(config, work, extra_clusters=clusters)
     try:
         reqs = [tpsign.sign("GET", gw.url(f"/v1/orders/{i}")) for i in range(N + 30)]
         for r in reqs[:30]:  # warm-up: connections to etcd, leases, V8 tiers
@@ -48,6 +53,7 @@ def row(etcd: EtcdCluster, protocol: str | None) -> list[float]:
         return times
     finally:
         gw.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def etcd_write_rate(etcd: EtcdCluster, seconds: float = 5.0, threads: int = 16) -> float:
