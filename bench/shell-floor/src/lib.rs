@@ -74,7 +74,10 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Filter { mode: self.mode, counter: self.counter }))
+        Some(Box::new(Filter {
+            mode: self.mode,
+            counter: self.counter,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -109,7 +112,10 @@ impl HttpContext for Filter {
             return Action::Continue;
         }
         if self.mode >= Mode::ReadWrite {
-            let pairs = map.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+            let pairs = map
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_slice()))
+                .collect();
             let _ = hostcalls::set_map_bytes(MapType::HttpRequestHeaders, pairs);
         }
         if self.mode == Mode::Shell {
@@ -117,7 +123,9 @@ impl HttpContext for Filter {
             let _ = hostcalls::get_shared_data("shell_floor.secret");
             let (_, cas) = hostcalls::get_shared_data("shell_floor.bucket").unwrap_or((None, None));
             let _ = hostcalls::set_shared_data("shell_floor.bucket", Some(&[7u8; 64]), cas);
-            for name in ["decision", "reason", "event_id", "route_id", "subject", "issuer"] {
+            for name in [
+                "decision", "reason", "event_id", "route_id", "subject", "issuer",
+            ] {
                 let _ = hostcalls::set_property(
                     vec!["shell_floor", name],
                     Some(b"0123456789abcdef0123456789abcdef"),
