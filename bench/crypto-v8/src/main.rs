@@ -36,23 +36,39 @@ fn main() {
     let pair = |k| proofgate::crypto::verify_pair((k, &msg, &sig), (k, &msg, &sig));
     // The base point's table is radix 1024 in every row with a key table.
     let cases: [(&str, &dyn Fn() -> bool); 9] = [
-        ("ed25519-compact verify", &|| compact.verify(msg, &compact_sig).is_ok()),
-        ("ed25519-dalek verify_strict", &|| dalek.verify_strict(&msg, &dalek_sig).is_ok()),
-        ("proofgate seam, variable-base (keys without a table)", &|| plain.verify(&msg, &sig)),
-        ("proofgate seam, radix-1024 key table (1,560 KiB)", &|| widest.verify(&msg, &sig)),
-        ("proofgate seam, radix-256 key table (480 KiB)", &|| wide.verify(&msg, &sig)),
-        ("proofgate seam, radix-16 key table (60 KiB)", &|| narrow.verify(&msg, &sig)),
+        ("ed25519-compact verify", &|| {
+            compact.verify(msg, &compact_sig).is_ok()
+        }),
+        ("ed25519-dalek verify_strict", &|| {
+            dalek.verify_strict(&msg, &dalek_sig).is_ok()
+        }),
+        (
+            "proofgate seam, variable-base (keys without a table)",
+            &|| plain.verify(&msg, &sig),
+        ),
+        ("proofgate seam, radix-1024 key table (1,560 KiB)", &|| {
+            widest.verify(&msg, &sig)
+        }),
+        ("proofgate seam, radix-256 key table (480 KiB)", &|| {
+            wide.verify(&msg, &sig)
+        }),
+        ("proofgate seam, radix-16 key table (60 KiB)", &|| {
+            narrow.verify(&msg, &sig)
+        }),
         // A passport + proof request's two signatures: one after the other (two field
         // inversions), and as one pair (one inversion); per pair, so compare with each other.
-        ("two radix-1024 verifications, one after the other (per pair)", &|| {
-            widest.verify(&msg, &sig) && widest.verify(&msg, &sig)
-        }),
-        ("two radix-1024 verifications as one pair, `verify_pair` (per pair)", &|| {
-            pair(&widest) == [true, true]
-        }),
-        ("two radix-256 verifications as one pair, `verify_pair` (per pair)", &|| {
-            pair(&wide) == [true, true]
-        }),
+        (
+            "two radix-1024 verifications, one after the other (per pair)",
+            &|| widest.verify(&msg, &sig) && widest.verify(&msg, &sig),
+        ),
+        (
+            "two radix-1024 verifications as one pair, `verify_pair` (per pair)",
+            &|| pair(&widest) == [true, true],
+        ),
+        (
+            "two radix-256 verifications as one pair, `verify_pair` (per pair)",
+            &|| pair(&wide) == [true, true],
+        ),
     ];
     // Interleaved rounds, median per backend: V8 tiering and a shared host drift over seconds,
     // and interleaving spreads that drift over every backend alike.
