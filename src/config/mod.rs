@@ -170,6 +170,19 @@ fn assign_key_tables(issuers: &mut [TrustedIssuer], providers: &mut [JwtProvider
     for set in providers.iter_mut().filter_map(inline) {
         *set = std::mem::take(set).with_tables(&mut budget);
     }
+    // Keys that get a table after load (a fetched JWKS's Ed25519 keys when a VM adopts them, a
+    // DPoP client's key on its second proof) need the base point's table too: built now, once
+    // per VM (~20 ms in V8), rather than inside a callout's or a request's callback.
+    let eddsa_later =
+        |algorithms: &[crate::algs::Alg]| algorithms.contains(&crate::algs::Alg::EdDSA);
+    if issuers.iter().any(|i| i.jwks.is_some())
+        || providers.iter().any(|p| {
+            (matches!(p.keys, ProviderKeys::Remote(_)) && eddsa_later(&p.algorithms))
+                || (p.dpop.mode != crate::dpop::Mode::Disabled && eddsa_later(&p.dpop.algorithms))
+        })
+    {
+        crate::crypto::prepare();
+    }
 }
 
 fn parse_root(root: Node<'_>) -> Result<Config> {
