@@ -104,6 +104,11 @@ pub fn prepare() {
     basepoint_table();
 }
 
+/// Whether this process has built the base point's table yet (`tests/base_table_at_load.rs`).
+pub fn basepoint_table_built() -> bool {
+    BASEPOINT_TABLE.get().is_some()
+}
+
 /// The base point's table width: the widest, since every table-path verification uses it.
 const BASEPOINT_TABLE_WIDTH: TableWidth = TableWidth::ALL[0];
 
