@@ -245,3 +245,20 @@ pub fn hold(v: HeadersVerdict) -> Hold {
 pub fn held(id: u32, h: Hold, now: i64) -> Waiter {
     Waiter::new(id, &h, now * 1000)
 }
+
+/// A configuration with one JWT provider holding one inline HS256 key and nothing else (no
+/// Ed25519 key at load), with `overrides` merged into the provider (a `null` removes a member).
+pub fn hmac_provider_config(overrides: Value) -> Vec<u8> {
+    let mut p = json!({"name": "hmac", "issuer": "https://auth.internal", "algorithms": ["HS256"],
+        "keys": [{"kty": "oct", "kid": "h", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}]});
+    for (k, v) in overrides.as_object().unwrap() {
+        match v {
+            Value::Null => drop(p.as_object_mut().unwrap().remove(k)),
+            _ => p[k] = v.clone(),
+        }
+    }
+    json!({"jwt_providers": [p],
+           "rules": [{"match": {"prefix": "/"}, "requires": {"provider": "hmac"}}]})
+    .to_string()
+    .into_bytes()
+}
