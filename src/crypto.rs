@@ -4,7 +4,7 @@
 //! proofgate calls only this module (DESIGN.md section 9).
 //!
 //! Keys known in advance (trust material, and any other key a caller registers with
-//! [`VerifyingKey::with_table`] or a [`TableBudget`]) can carry a variable-time fixed-base table
+//! [`VerifyingKey::with_table`] or [`give_tables`]) can carry a variable-time fixed-base table
 //! of their multiples, built once (`table.rs`, over the points of `point.rs` and the field of
 //! `field.rs`): verification is then two table sums, `[S]B` from the base point's table and
 //! `[k](-A)` from the key's: 52 point additions with radix-2^10 tables, 58 with a key's
@@ -115,16 +115,15 @@ const BASEPOINT_TABLE_WIDTH: TableWidth = TableWidth::ALL[0];
 /// Memory the base-point table takes once per VM.
 pub const BASEPOINT_TABLE_BYTES: usize = BASEPOINT_TABLE_WIDTH.bytes();
 
-/// Hands out key tables within a memory budget, to a number of keys known in advance, in order.
-/// Coverage first: each key gets a radix-256 table while one fits, then radix-16 ones, then
-/// none (the variable-base path, correct but slower). Then width: in order, a key's radix-256
-/// table grows to radix-1024 while what is left allows. So no key gets a narrower table than
-/// coverage alone would give it, and a few keys get the widest.
+/// The tables a memory budget gives a number of keys, in order. Coverage first: each key gets a
+/// radix-256 table while one fits, then radix-16 ones, then none (the variable-base path, correct
+/// but slower). Then width: in order, a key's radix-256 table grows to radix-1024 while what is
+/// left allows. So no key gets a narrower table than coverage alone would give it, and a few keys
+/// get the widest. [`give_tables`] applies it.
 #[derive(Debug, Clone)]
 pub struct TableBudget {
-    remaining: usize,
-    /// The widths still to hand out, the next one last.
     plan: Vec<Option<TableWidth>>,
+    remaining: usize,
 }
 
 impl TableBudget {
@@ -146,27 +145,28 @@ impl TableBudget {
                 *width = Some(TableWidth::Radix1024);
             }
         }
-        plan.reverse();
-        TableBudget { remaining, plan }
+        TableBudget { plan, remaining }
     }
 
-    /// `key` with the next planned table; a key past the count the budget was made for gets
-    /// none.
-    pub fn assign(&mut self, key: VerifyingKey) -> VerifyingKey {
-        match self.plan.pop().flatten() {
-            Some(width) => key.with_table_width(width),
-            None => key,
-        }
-    }
-
-    /// The widths still to hand out, in order.
-    pub fn planned(&self) -> Vec<Option<TableWidth>> {
-        self.plan.iter().rev().copied().collect()
+    /// Each key's table, in order.
+    pub fn planned(&self) -> &[Option<TableWidth>] {
+        &self.plan
     }
 
     /// Bytes no planned table takes.
     pub fn remaining(&self) -> usize {
         self.remaining
+    }
+}
+
+/// Gives `keys`, in order, the precomputed tables a [`TableBudget`] of `bytes` plans for them.
+pub fn give_tables<'a>(bytes: usize, keys: impl IntoIterator<Item = &'a mut VerifyingKey>) {
+    let keys: Vec<&mut VerifyingKey> = keys.into_iter().collect();
+    let budget = TableBudget::new(bytes, keys.len());
+    for (key, width) in keys.into_iter().zip(budget.plan) {
+        if let Some(width) = width {
+            *key = key.clone().with_table_width(width);
+        }
     }
 }
 

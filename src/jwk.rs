@@ -13,7 +13,7 @@ use crate::algs::hs256::Hs256Key;
 use crate::algs::rs256::{Rs256Key, RsaKeyError};
 use crate::algs::Alg;
 use crate::b64;
-use crate::crypto::{TableBudget, VerifyingKey};
+use crate::crypto::VerifyingKey;
 use crate::json::{self, JsonError};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -252,22 +252,12 @@ impl KeySet {
         }
     }
 
-    /// How many Ed25519 keys the set holds: what its [`TableBudget`] is made for.
-    pub fn ed25519_count(&self) -> usize {
-        self.keys
-            .iter()
-            .filter(|k| matches!(k.key, PublicKey::Ed25519(_)))
-            .count()
-    }
-
-    /// Gives Ed25519 keys (known before any request) precomputed tables while `budget` lasts.
-    pub fn with_tables(mut self, budget: &mut TableBudget) -> Self {
-        for jwk in &mut self.keys {
-            if let PublicKey::Ed25519(k) = &jwk.key {
-                jwk.key = PublicKey::Ed25519(budget.assign(k.clone()));
-            }
-        }
-        self
+    /// The set's Ed25519 keys, to give them precomputed tables ([`crate::crypto::give_tables`]).
+    pub fn ed25519_keys_mut(&mut self) -> impl Iterator<Item = &mut VerifyingKey> {
+        self.keys.iter_mut().filter_map(|jwk| match &mut jwk.key {
+            PublicKey::Ed25519(k) => Some(k),
+            _ => None,
+        })
     }
 }
 

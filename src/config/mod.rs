@@ -157,19 +157,16 @@ fn assign_key_tables(issuers: &mut [TrustedIssuer], providers: &mut [JwtProvider
             ProviderKeys::Remote(_) => None,
         }
     }
-    let keys = issuers.iter().map(|i| i.keys.len()).sum::<usize>()
-        + providers
-            .iter_mut()
-            .filter_map(inline)
-            .map(|s| s.ed25519_count())
-            .sum::<usize>();
-    let mut budget = crate::crypto::TableBudget::new(bytes, keys);
-    for key in issuers.iter_mut().flat_map(|i| i.keys.iter_mut()) {
-        key.key = budget.assign(key.key.clone());
-    }
-    for set in providers.iter_mut().filter_map(inline) {
-        *set = std::mem::take(set).with_tables(&mut budget);
-    }
+    let keys = issuers
+        .iter_mut()
+        .flat_map(|i| i.keys.iter_mut().map(|k| &mut k.key))
+        .chain(
+            providers
+                .iter_mut()
+                .filter_map(inline)
+                .flat_map(crate::jwk::KeySet::ed25519_keys_mut),
+        );
+    crate::crypto::give_tables(bytes, keys);
     // Keys that get a table after load (a fetched JWKS's Ed25519 keys when a VM adopts them, a
     // DPoP client's key on its second proof) need the base point's table too: built now, once
     // per VM (~20 ms in V8), rather than inside a callout's or a request's callback.

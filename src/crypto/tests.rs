@@ -400,13 +400,19 @@ fn a_budget_covers_keys_first_then_widens_them_in_order() {
         assert_eq!(budget.planned(), plan, "{bytes} bytes for {keys} keys");
         assert_eq!(budget.remaining(), left, "{bytes} bytes for {keys} keys");
     }
-    // Keys get their planned tables in order; a key past the count gets none.
+    // Keys get their planned tables in order; a key the budget cannot cover gets none.
     let key = VerifyingKey::from_bytes(&hex::<32>(RFC8032[0].0)).unwrap();
-    let mut budget = TableBudget::new(w + m, 2);
-    let widths: Vec<_> = (0..3)
-        .map(|_| budget.assign(key.clone()).table_width())
-        .collect();
-    assert_eq!(widths, [Some(W), Some(M), None]);
+    for (bytes, widths) in [
+        (w + m, vec![Some(W), Some(M)]),
+        (m + n, vec![Some(M), Some(N), None]),
+    ] {
+        let mut keys = vec![key.clone(); widths.len()];
+        give_tables(bytes, keys.iter_mut());
+        let got: Vec<_> = keys.iter().map(VerifyingKey::table_width).collect();
+        assert_eq!(got, widths, "{bytes} bytes");
+    }
+    // One key alone gets the widest.
+    assert_eq!(key.with_table().table_width(), Some(W));
     assert_eq!(BASEPOINT_TABLE_BYTES, W.bytes());
 }
 
@@ -420,7 +426,7 @@ fn the_default_budget_gives_tables_as_readme_says() {
     assert_eq!(M.bytes(), 480 * 1024);
     assert_eq!(N.bytes(), 60 * 1024);
     let bytes = crate::config::DEFAULT_KEY_TABLES_MAX_BYTES as usize;
-    let plan = |keys| TableBudget::new(bytes, keys).planned();
+    let plan = |keys| TableBudget::new(bytes, keys).planned().to_vec();
     assert_eq!(plan(1), [Some(W)]);
     assert_eq!(plan(2), [Some(W), Some(W)]);
     assert_eq!(plan(4), [Some(W), Some(W), Some(M), Some(M)]);

@@ -12,21 +12,17 @@ use super::waiters::{SourceNow, Waiters};
 use crate::algs::Alg;
 use crate::config::Config;
 use crate::config::ProviderKeys;
-use crate::crypto::{TableBudget, TableWidth, VerifyingKey};
+use crate::crypto::{give_tables, TableWidth, VerifyingKey};
 use crate::jwk::{self, KeySet, PublicKey};
 use crate::reason::Reason;
 use crate::replay::{SharedStore, StoreError};
 
-/// Memory for the precomputed tables of one source's `keys` Ed25519 keys (as trust-material
-/// keys have): two radix-256 tables (the current key and the next one of a rotation), then two
+/// Memory for the precomputed tables of one source's Ed25519 keys (as trust-material keys
+/// have): two radix-256 tables (the current key and the next one of a rotation), then two
 /// radix-16 ones. Not the widest: every fetched source has its own budget, outside
 /// `key_tables_max_bytes`.
-pub fn table_budget(keys: usize) -> TableBudget {
-    TableBudget::new(
-        2 * TableWidth::Radix256.bytes() + 2 * TableWidth::Radix16.bytes(),
-        keys,
-    )
-}
+pub const SOURCE_TABLE_BYTES: usize =
+    2 * TableWidth::Radix256.bytes() + 2 * TableWidth::Radix16.bytes();
 
 /// The Ed25519 keys of a trust-material issuer's JWKS, by `kid`.
 #[derive(Debug, Clone, Default)]
@@ -75,18 +71,15 @@ pub fn parse_issuer_keys(bytes: &[u8]) -> Result<IssuerKeys, &'static str> {
     Ok(IssuerKeys { keys })
 }
 
-/// [`parse_issuer_keys`], with precomputed tables for the keys within [`table_budget`]. Only for
-/// the keys a VM adopts: the fetcher's validation does not need them.
+/// [`parse_issuer_keys`], with precomputed tables for the keys within [`SOURCE_TABLE_BYTES`].
+/// Only for the keys a VM adopts: the fetcher's validation does not need them.
 pub fn parse_issuer_keys_with_tables(bytes: &[u8]) -> Result<IssuerKeys, &'static str> {
-    let parsed = parse_issuer_keys(bytes)?;
-    let mut budget = table_budget(parsed.keys.len());
-    Ok(IssuerKeys {
-        keys: parsed
-            .keys
-            .into_iter()
-            .map(|(kid, key)| (kid, budget.assign(key)))
-            .collect(),
-    })
+    let mut parsed = parse_issuer_keys(bytes)?;
+    give_tables(
+        SOURCE_TABLE_BYTES,
+        parsed.keys.iter_mut().map(|(_, key)| key),
+    );
+    Ok(parsed)
 }
 
 /// A JWT provider's JWKS: the keys (`OKP`/`Ed25519`, `EC`/`P-256`, `RSA` of 2048 bits or
@@ -119,7 +112,7 @@ pub enum SourceKeys {
 
 impl Owner {
     /// Parses a fetched document for this owner; `tables` gives Ed25519 keys precomputed
-    /// tables within [`table_budget`] (only for the keys a VM adopts: the fetcher's validation
+    /// tables within [`SOURCE_TABLE_BYTES`] (only for the keys a VM adopts: the fetcher's validation
     /// does not need them).
     pub fn parse(&self, bytes: &[u8], tables: bool) -> Result<SourceKeys, &'static str> {
         match self {
@@ -128,13 +121,11 @@ impl Owner {
             }
             Owner::Issuer(_) => parse_issuer_keys(bytes).map(SourceKeys::Issuer),
             Owner::Provider { algorithms, .. } => {
-                let set = parse_provider_keys(bytes, algorithms)?;
-                Ok(SourceKeys::Provider(if tables {
-                    let keys = set.ed25519_count();
-                    set.with_tables(&mut table_budget(keys))
-                } else {
-                    set
-                }))
+                let mut set = parse_provider_keys(bytes, algorithms)?;
+                if tables {
+                    give_tables(SOURCE_TABLE_BYTES, set.ed25519_keys_mut());
+                }
+                Ok(SourceKeys::Provider(set))
             }
         }
     }
