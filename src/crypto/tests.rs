@@ -115,8 +115,7 @@ fn scalar(label: &str, i: u64) -> Scalar {
 /// Every path of one key: the plain (variable-base) path and every table width, widest first.
 fn both_paths(bytes: &[u8; 32]) -> Option<[VerifyingKey; 4]> {
     let plain = VerifyingKey::from_bytes(bytes).ok()?;
-    let widest = plain.clone().with_table();
-    let [_, wide, narrow] = TableWidth::ALL.map(|w| plain.clone().with_table_width(w));
+    let [widest, wide, narrow] = TableWidth::ALL.map(|w| plain.clone().with_table_width(w));
     let keys = [plain, widest, wide, narrow];
     assert_eq!(
         keys.each_ref().map(VerifyingKey::table_width),
